@@ -16,8 +16,9 @@ __all__ = ["conv_pool_features"]
 
 
 def _pad_to_4(values, fill) -> np.ndarray:
+    """Missing modes go first, so the kernels' innermost loops run over real modes."""
     values = list(values)
-    return np.array(values + [fill] * (MAX_SPATIAL_MODES - len(values)), dtype=np.int64)
+    return np.array([fill] * (MAX_SPATIAL_MODES - len(values)) + values, dtype=np.int64)
 
 
 def _box_tables(geometry: ConvPoolGeometry) -> tuple[np.ndarray, np.ndarray]:
@@ -26,7 +27,8 @@ def _box_tables(geometry: ConvPoolGeometry) -> tuple[np.ndarray, np.ndarray]:
     p_max = max(geometry.pooled_shape)
     last = np.zeros((MAX_SPATIAL_MODES, l_max, p_max), dtype=np.int64)
     before = np.full((MAX_SPATIAL_MODES, l_max, p_max), -1, dtype=np.int64)
-    for j, (bounds, s) in enumerate(zip(geometry.box_bounds, geometry.stride)):
+    offset = MAX_SPATIAL_MODES - geometry.n_modes
+    for j, (bounds, s) in enumerate(zip(geometry.box_bounds, geometry.stride), offset):
         l, p = bounds.shape[:2]
         last[j, :l, :p] = bounds[..., 1]
         before[j, :l, :p] = bounds[..., 0] - s
@@ -53,10 +55,12 @@ def conv_pool_features(
     N = geometry.n_modes
     ones = (1,) * (MAX_SPATIAL_MODES - N)
     C = geometry.n_channels or 1
-    X6 = X.reshape(n, C, *geometry.sample_shape, *ones)
+    X6 = X.reshape(n, C, *ones, *geometry.sample_shape)
     if out is None:
         out = np.empty((n, *geometry.feature_shape), dtype=X.dtype)
-    Z10 = out.reshape(n, *geometry.kernel_size, *ones, C, *geometry.pooled_shape, *ones)
+    Z10 = out.reshape(n, *ones, *geometry.kernel_size, C, *ones, *geometry.pooled_shape)
+    if not np.shares_memory(Z10, out):
+        raise ValueError("out must be C-contiguous")
     last, before = _box_tables(geometry)
     _cpu.conv_pool_features(
         X6,

@@ -1,7 +1,8 @@
 """numba CPU kernels.
 
 Every kernel works on the canonical 4-d layout: samples ``(n, C, d_1, d_2, d_3, d_4)``
-with missing spatial modes (and a missing channel axis) given size 1, so that one
+with missing spatial modes (and a missing channel axis) given size 1 and
+placed first (so the innermost loops run over real modes), so that one
 compiled kernel serves N = 1 to 4.  The dispatch in :mod:`sktensorcnn.kernels`
 does that reshaping, which is free for contiguous arrays.
 """
@@ -45,10 +46,32 @@ def _box(S, h1, g1, h2, g2, h3, g3, h4, g4):
 
 
 @njit(cache=True)
-def _strided_prefix_sums(S, stride):
-    """In place: ``S[x] += S[x - s]`` along each of the 4 axes (s its stride)."""
+def _load_strided_prefix_sums(S, X, i, c, pad_before, stride):
+    """Fill ``S`` with the strided prefix sums of the zero-padded ``X[i, c]``.
+
+    ``S[x] = sum of Xpad[y]`` over ``y <= x`` (per axis) with ``x - y`` a multiple of
+    the stride.  Every pass keeps independent work in its innermost loop: the copy
+    is fused with the scan along axis 3 and the scans along axes 1-3 add whole
+    contiguous rows; the scan along the last axis, a chain of dependent additions
+    within a row, advances many rows at once instead.
+    """
     D1, D2, D3, D4 = S.shape
+    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
+    o1, o2, o3, o4 = pad_before[0], pad_before[1], pad_before[2], pad_before[3]
     s1, s2, s3, s4 = stride[0], stride[1], stride[2], stride[3]
+    for x1 in range(D1):
+        for x2 in range(D2):
+            for x3 in range(D3):
+                y1, y2, y3 = x1 - o1, x2 - o2, x3 - o3
+                inside = 0 <= y1 < d1 and 0 <= y2 < d2 and 0 <= y3 < d3
+                for x4 in range(D4):
+                    y4 = x4 - o4
+                    v = 0.0
+                    if inside and 0 <= y4 < d4:
+                        v = X[i, c, y1, y2, y3, y4]
+                    if x3 >= s3:
+                        v += S[x1, x2, x3 - s3, x4]
+                    S[x1, x2, x3, x4] = v
     for x1 in range(s1, D1):
         for x2 in range(D2):
             for x3 in range(D3):
@@ -60,11 +83,8 @@ def _strided_prefix_sums(S, stride):
                 for x4 in range(D4):
                     S[x1, x2, x3, x4] += S[x1, x2 - s2, x3, x4]
         for x2 in range(D2):
-            for x3 in range(s3, D3):
-                for x4 in range(D4):
-                    S[x1, x2, x3, x4] += S[x1, x2, x3 - s3, x4]
-            for x3 in range(D3):
-                for x4 in range(s4, D4):
+            for x4 in range(s4, D4):
+                for x3 in range(D3):
                     S[x1, x2, x3, x4] += S[x1, x2, x3, x4 - s4]
 
 
@@ -98,32 +118,15 @@ def conv_pool_features(
         Output, overwritten.
     """
     n, C = X.shape[0], X.shape[1]
-    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
     l1, l2, l3, l4 = Z.shape[1], Z.shape[2], Z.shape[3], Z.shape[4]
     p1, p2, p3, p4 = Z.shape[6], Z.shape[7], Z.shape[8], Z.shape[9]
-    o1, o2, o3, o4 = pad_before[0], pad_before[1], pad_before[2], pad_before[3]
-    padded = (
-        padded_shape[0] != d1
-        or padded_shape[1] != d2
-        or padded_shape[2] != d3
-        or padded_shape[3] != d4
-    )
     for b in prange(n_blocks):
-        S = np.zeros(
+        S = np.empty(
             (padded_shape[0], padded_shape[1], padded_shape[2], padded_shape[3])
         )
         for i in range((b * n) // n_blocks, ((b + 1) * n) // n_blocks):
             for c in range(C):
-                if padded:
-                    S[:] = 0.0
-                for x1 in range(d1):
-                    for x2 in range(d2):
-                        for x3 in range(d3):
-                            for x4 in range(d4):
-                                S[x1 + o1, x2 + o2, x3 + o3, x4 + o4] = X[
-                                    i, c, x1, x2, x3, x4
-                                ]
-                _strided_prefix_sums(S, stride)
+                _load_strided_prefix_sums(S, X, i, c, pad_before, stride)
                 for a1 in range(l1):
                     for a2 in range(l2):
                         for a3 in range(l3):
