@@ -1,0 +1,271 @@
+"""Shared machinery of the tensor CNN estimators.
+
+An estimator is thin: it validates the input, builds the geometry, the weight
+parametrization, the data term and the solver, runs the solver and exposes the
+fitted network.  Subclasses say only how the kernel tensor is constrained
+(:meth:`_make_parametrization`) and how fitted parameters map back to kernels
+(:meth:`_export_network`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+)
+
+from .datafits import GRAM_MAX_FEATURES, GramSquared, squared_datafit
+from .features import features_to_input_space
+from .geometry import ConvPoolGeometry
+from .solvers import alternating_least_squares, lbfgs
+from .solvers.als import solve_psd
+
+_SOLVERS = {"als": alternating_least_squares, "lbfgs": lbfgs}
+
+#: Largest ``L * P`` for which fitting starts from the truncated ridge solution.
+_SPECTRAL_INIT_MAX_FEATURES = 2048
+
+_per_mode_int = [Interval(Integral, 1, None, closed="left"), tuple, list]
+
+
+class BaseTensorCNN(BaseEstimator):
+    """Base class of the convolution -> pooling -> fully-connected estimators."""
+
+    _parameter_constraints: dict = {
+        "kernel_size": list(_per_mode_int),
+        "stride": list(_per_mode_int),
+        "padding": [
+            StrOptions({"valid", "same"}),
+            Interval(Integral, 0, None, closed="left"),
+            tuple,
+            list,
+        ],
+        "pool_size": list(_per_mode_int),
+        "pool_stride": [*_per_mode_int, None],
+        "channel_axis": [Options(Integral, {1, -1}), None],
+        "activation": [StrOptions({"identity"})],
+        "solver": [StrOptions({"auto", "als", "lbfgs"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        kernel_size=3,
+        stride=1,
+        padding="valid",
+        pool_size=2,
+        pool_stride=None,
+        channel_axis=None,
+        activation="identity",
+        solver="auto",
+        alpha=0.0,
+        fit_intercept=True,
+        max_iter=200,
+        tol=1e-6,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.pool_size = pool_size
+        self.pool_stride = pool_stride
+        self.channel_axis = channel_axis
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------ validation
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        """Check ``X`` and bring its channel axis, if any, to axis 1."""
+        _check_feature_names(self, X, reset=reset)
+        X = check_array(
+            X, allow_nd=True, dtype=[np.float64, np.float32], order="C",
+            input_name="X",
+        )
+        if X.ndim < 2:
+            raise ValueError(
+                f"X must have shape (n_samples, d_1, ..., d_N); got {X.ndim}-d input."
+            )
+        if self.channel_axis is not None:
+            if X.ndim < 3:
+                raise ValueError(
+                    f"channel_axis={self.channel_axis} needs X of shape (n_samples, "
+                    f"C, d_1, ...) or (n_samples, d_1, ..., C); got shape {X.shape}. "
+                    "Use channel_axis=None for samples without channels."
+                )
+            X = np.ascontiguousarray(np.moveaxis(X, self.channel_axis, 1))
+        if reset:
+            self.input_shape_ = self._user_shape(X.shape[1:])
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
+        elif self._user_shape(X.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {self._user_shape(X.shape[1:])}, but "
+                f"{type(self).__name__} was fitted on samples of shape "
+                f"{self.input_shape_}."
+            )
+        return X
+
+    def _user_shape(self, shape) -> tuple[int, ...]:
+        """Sample shape with the channel axis where the user put it."""
+        shape = tuple(int(s) for s in shape)
+        if self.channel_axis == -1:
+            return (*shape[1:], shape[0])
+        return shape
+
+    def _to_user_layout(self, array: np.ndarray) -> np.ndarray:
+        """Move a leading channel axis (of one sample) back to the user's layout."""
+        return np.moveaxis(array, 0, -1) if self.channel_axis == -1 else array
+
+    def _make_geometry(self, input_shape) -> ConvPoolGeometry:
+        has_channels = self.channel_axis is not None
+        return ConvPoolGeometry.from_params(
+            input_shape[1:] if has_channels else input_shape,
+            n_channels=input_shape[0] if has_channels else None,
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            pool_size=self.pool_size,
+            pool_stride=self.pool_stride,
+        )
+
+    # ------------------------------------------------------------ fitting
+    def _resolve_solver(self) -> str:
+        """``'auto'``: ALS for the identity activation with the squared loss."""
+        return "als" if self.solver == "auto" else self.solver
+
+    def _initial_params(self, parametrization, datafit, rng):
+        if (
+            self.warm_start
+            and getattr(self, "_weight_params", None) is not None
+            and [p.shape for p in self._weight_params]
+            == [p.shape for p in parametrization.initialize(rng)]
+        ):
+            return [p.copy() for p in self._weight_params]
+        W0 = None
+        if (
+            isinstance(datafit, GramSquared)
+            and datafit.gram.shape[0] <= _SPECTRAL_INIT_MAX_FEATURES
+        ):
+            # Start from the unconstrained ridge fit, truncated to the ranks.
+            lhs = datafit.gram + self.alpha * np.eye(datafit.gram.shape[0])
+            W0 = solve_psd(lhs, datafit.zy).reshape(parametrization.shape)
+        return parametrization.initialize(rng, W0)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, d_1, ..., d_N)
+            Samples, with a channel axis where ``channel_axis`` says.  A 2-d ``X``
+            is a batch of 1-d signals.
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the loss.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X = self._validate_X(X, reset=True)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim != 1:
+            raise ValueError(
+                f"y must be 1-d of shape (n_samples,); got shape {y.shape}."
+            )
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X and y have different numbers of samples: {X.shape[0]} and "
+                f"{y.shape[0]}."
+            )
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if not np.any(sample_weight > 0):
+            raise ValueError("sample_weight must have at least one positive entry.")
+
+        geometry = self._make_geometry(X.shape[1:])
+        parametrization = self._make_parametrization(geometry)
+        datafit = squared_datafit(
+            X, y, geometry, sample_weight=sample_weight,
+            fit_intercept=self.fit_intercept,
+            use_gram=geometry.n_features <= min(GRAM_MAX_FEATURES, X.shape[0]),
+        )
+        rng = check_random_state(self.random_state)
+        params = self._initial_params(parametrization, datafit, rng)
+        solver = _SOLVERS[self._resolve_solver()]
+        result = solver(
+            datafit, parametrization, params, alpha=self.alpha,
+            max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+        )
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter="
+                f"{self.max_iter} iterations of solver "
+                f"'{self._resolve_solver()}'; increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        W = parametrization.to_tensor(result.params)
+        self.geometry_ = geometry
+        self._weight_params = result.params
+        self.n_iter_ = result.n_iter
+        self.loss_curve_ = list(result.loss_curve)
+        self.intercept_ = datafit.intercept(W.ravel()) if self.fit_intercept else 0.0
+        coef = features_to_input_space(W.reshape(geometry.feature_shape), geometry)
+        self.coef_ = self._to_user_layout(coef)
+        self._export_network(result.params, geometry)
+        self.n_params_ = self._count_params(geometry) + int(self.fit_intercept)
+        self.model_complexity_ = self._model_complexity(geometry)
+        return self
+
+    def _decision(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        coef = self.coef_
+        if self.channel_axis == -1:
+            coef = np.moveaxis(coef, -1, 0)
+        return X.reshape(X.shape[0], -1) @ coef.ravel() + self.intercept_
+
+    # ------------------------------------------------------------ network
+    def _kernel_layout(self, stacked: np.ndarray, geometry) -> np.ndarray:
+        """``(l_1..l_N, [C], K)`` stacked kernels -> ``kernels_`` ``(K, [C], l...)``."""
+        kernels = np.moveaxis(stacked, -1, 0)
+        if geometry.n_channels is not None:
+            kernels = np.moveaxis(kernels, -1, 1)
+        return kernels
+
+    def _fc_layout(self, V: np.ndarray, geometry) -> np.ndarray:
+        """``(P, K)`` FC columns -> ``fc_weights_`` ``(K, p_1, ..., p_N)``."""
+        return V.T.reshape(-1, *geometry.pooled_shape)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags

@@ -1,0 +1,145 @@
+"""Squared-loss data terms on the conv-pool features.
+
+Both classes represent, for a flat weight ``w`` (``vec W``), the weighted least
+squares term of the linear CNN on centered features and targets::
+
+    f(w) = 1/2 * sum_i s_i (yc_i - <zc_i, w>)^2 / sum_i s_i,
+
+with ``zc_i = z_i - mean(z)`` and ``yc_i = y_i - mean(y)`` (weighted means) when an
+intercept is fitted, so that the intercept is ``mean(y) - <mean(z), w>`` and is not
+penalized.  They differ in what they keep:
+
+* :class:`GramSquared` keeps the sufficient statistics ``Zc^T S Zc`` and
+  ``Zc^T S yc``, accumulated chunk by chunk: memory ``O((L P)^2)`` whatever ``n``,
+  and each solver iteration is independent of ``n``;
+* :class:`FeatureSquared` keeps ``Zc`` itself (``n x L P``): the choice when
+  ``L P`` is too large for a Gram matrix.
+
+:func:`squared_datafit` picks one.  Centering uses the fact that ``Z`` is linear in
+``X``: the mean of ``Z`` is the features of the mean sample, so every chunk is
+centered exactly in the same single pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import conv_pool_features, iter_feature_chunks
+from .geometry import ConvPoolGeometry
+
+__all__ = ["GramSquared", "FeatureSquared", "squared_datafit", "GRAM_MAX_FEATURES"]
+
+#: Largest ``L * P`` for which the Gram matrix is used (128 MiB in float64).
+GRAM_MAX_FEATURES = 4096
+
+
+class _Squared:
+    """Shared pieces: the target statistics and the intercept."""
+
+    def __init__(self, z_mean, y_mean, yy, weight_sum):
+        self.z_mean = z_mean
+        self.y_mean = y_mean
+        self.yy = yy
+        self.weight_sum = weight_sum
+
+    def intercept(self, w: np.ndarray) -> float:
+        return float(self.y_mean - self.z_mean @ w)
+
+    def value(self, w: np.ndarray) -> float:
+        return self.value_and_gradient(w)[0]
+
+
+class GramSquared(_Squared):
+    """Squared loss through the sufficient statistics (see module docstring)."""
+
+    def __init__(self, gram, zy, **stats):
+        super().__init__(**stats)
+        self.gram = gram
+        self.zy = zy
+
+    def value_and_gradient(self, w):
+        gw = self.gram @ w
+        value = 0.5 * (self.yy - 2.0 * self.zy @ w + w @ gw)
+        return max(value, 0.0), gw - self.zy
+
+    def normal_equations(self, apply_jacobian):
+        """``(J^T H J, J^T r)``: the block's least squares system."""
+        gj = apply_jacobian(self.gram)
+        return apply_jacobian(np.ascontiguousarray(gj.T)), apply_jacobian(
+            self.zy[None]
+        )[0]
+
+
+class FeatureSquared(_Squared):
+    """Squared loss on centered features kept in memory (see module docstring)."""
+
+    def __init__(self, features, y_centered, weights, **stats):
+        super().__init__(**stats)
+        self.features = features
+        self.y_centered = y_centered
+        self.weights = weights  # normalized to sum to 1
+
+    def value_and_gradient(self, w):
+        residual = self.features @ w.astype(self.features.dtype) - self.y_centered
+        weighted = self.weights * residual
+        value = 0.5 * float(weighted @ residual)
+        return value, (weighted @ self.features).astype(np.float64)
+
+    def normal_equations(self, apply_jacobian):
+        M = apply_jacobian(self.features).astype(np.float64)
+        WM = M * self.weights[:, None]
+        return M.T @ WM, WM.T @ self.y_centered
+
+
+def squared_datafit(
+    X: np.ndarray,
+    y: np.ndarray,
+    geometry: ConvPoolGeometry,
+    sample_weight: np.ndarray | None = None,
+    fit_intercept: bool = True,
+    use_gram: bool | None = None,
+) -> GramSquared | FeatureSquared:
+    """Build the squared-loss data term of ``(X, y)`` in one pass over ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, *geometry.input_shape)
+    y : ndarray of shape (n,)
+    geometry : ConvPoolGeometry
+    sample_weight : ndarray of shape (n,), optional
+    fit_intercept : bool, default=True
+    use_gram : bool, optional
+        Force the Gram (``True``) or feature (``False``) representation.  By default
+        the Gram matrix is used when ``L * P <= min(GRAM_MAX_FEATURES, n)``.
+
+    Returns
+    -------
+    GramSquared or FeatureSquared
+    """
+    n = X.shape[0]
+    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    s = s / s.sum()
+    y = np.asarray(y, dtype=np.float64)
+    n_features = geometry.n_features
+    if use_gram is None:
+        use_gram = n_features <= min(GRAM_MAX_FEATURES, n)
+    if fit_intercept:
+        x_mean = np.tensordot(s, X, axes=1)[None].astype(X.dtype)
+        z_mean = conv_pool_features(x_mean, geometry).reshape(-1).astype(np.float64)
+        y_mean = float(s @ y)
+    else:
+        z_mean, y_mean = np.zeros(n_features), 0.0
+    yc = y - y_mean
+    stats = dict(z_mean=z_mean, y_mean=y_mean, yy=float(s @ yc**2), weight_sum=1.0)
+    if use_gram:
+        gram = np.zeros((n_features, n_features))
+        zy = np.zeros(n_features)
+        for rows, Z in iter_feature_chunks(X, geometry):
+            Zc = Z.reshape(Z.shape[0], -1).astype(np.float64) - z_mean
+            SZ = Zc * s[rows, None]
+            gram += SZ.T @ Zc
+            zy += SZ.T @ yc[rows]
+        return GramSquared(gram, zy, **stats)
+    Z = conv_pool_features(X, geometry).reshape(n, -1)
+    Z -= z_mean.astype(Z.dtype)
+    return FeatureSquared(Z, yc, s, **stats)

@@ -1,0 +1,215 @@
+"""Low-rank parametrizations of the composite weight ``W``.
+
+The composite weight of a linear CNN, ``W = sum_k A_k (outer) B_k``, is a tensor with
+modes ``(l_1, ..., l_N, [C], P)``.  Constraining the stacked kernels constrains ``W``
+(``../shared/DESIGN.md``, section 2):
+
+* ``K`` dense kernels: ``W`` unfolded as an ``L x P`` matrix has rank ``<= K``
+  (:class:`CPWeight` on the matrix, two modes);
+* Tucker ranks ``(R_1, ..., R_N, [R_C], R_{N+1})`` on the stacked kernels: ``W`` is a
+  Tucker tensor with those ranks (:class:`TuckerWeight`);
+* CP rank ``R``: ``W`` is a rank-``R`` CP tensor (:class:`CPWeight`).
+
+Each parametrization maps its parameters (a list of arrays) to ``W`` and describes
+each *block* of parameters, on which ``W`` is linear, by its Jacobian ``J_b``
+(``vec W = J_b theta_b``) in a form the solvers can apply cheaply: alternating least
+squares solves for one block at a time, gradient methods use ``J_b^T grad_W``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import tensorly as tl
+from tensorly.decomposition import parafac, tucker
+from tensorly.tenalg import khatri_rao, multi_mode_dot
+
+__all__ = ["Block", "TuckerWeight", "CPWeight"]
+
+
+@dataclass
+class Block:
+    """One block ``theta_b`` of parameters, on which ``W`` is linear.
+
+    Attributes
+    ----------
+    apply_jacobian : callable
+        ``V -> V @ J_b`` for ``V`` of shape ``(k, size(W))``; rows of ``V`` are
+        weights or feature vectors, the result has shape ``(k, size(theta_b))``.
+    jacobian_gram : callable
+        ``() -> J_b^T J_b``, so that ``||W||^2 = theta_b^T J_b^T J_b theta_b``
+        (what a ridge penalty on ``W`` is in this block); called only by solvers
+        that need it.
+    """
+
+    apply_jacobian: Callable[[np.ndarray], np.ndarray]
+    jacobian_gram: Callable[[], np.ndarray]
+
+
+def _factor_block(shape, mode: int, C_unfolded: np.ndarray) -> Block:
+    """Block of a factor ``F`` with ``unfold(W, mode) = F @ C_unfolded``."""
+    n_rows = shape[mode]
+
+    def apply_jacobian(V):
+        k = V.shape[0]
+        V = np.moveaxis(V.reshape(k, *shape), 1 + mode, 1).reshape(k, n_rows, -1)
+        return (V @ C_unfolded.T).reshape(k, -1)
+
+    def jacobian_gram():
+        return np.kron(np.eye(n_rows), C_unfolded @ C_unfolded.T)
+
+    return Block(apply_jacobian, jacobian_gram)
+
+
+def _orthonormal(n_rows: int, n_cols: int, rng: np.random.RandomState) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.standard_normal((n_rows, n_cols)))
+    return q
+
+
+class TuckerWeight:
+    """``W = G x_1 F_1 x_2 ... x_M F_M`` with core ``G`` of shape ``ranks``.
+
+    Parameters are ``[F_1, ..., F_M, G]``.  After each factor update the factor is
+    re-orthonormalized (QR) and its triangular part absorbed into the core, which
+    leaves ``W`` unchanged and keeps every block well conditioned.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of ``W``.
+    ranks : tuple of int
+        Tucker ranks, one per mode, each at most the mode's size.
+    """
+
+    def __init__(self, shape, ranks):
+        self.shape = tuple(shape)
+        self.ranks = tuple(ranks)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.shape) + 1
+
+    @property
+    def n_params(self) -> int:
+        """Entries of the core and the factors."""
+        return int(np.prod(self.ranks)) + sum(
+            n * r for n, r in zip(self.shape, self.ranks)
+        )
+
+    def to_tensor(self, params) -> np.ndarray:
+        return tl.tucker_to_tensor((params[-1], params[:-1]))
+
+    def initialize(self, rng: np.random.RandomState, W0: np.ndarray | None = None):
+        """Truncated HOSVD (one HOOI sweep) of ``W0``, or random orthonormal factors."""
+        if W0 is not None and np.any(W0):
+            core, factors = tucker(W0, rank=list(self.ranks), n_iter_max=1, init="svd")
+            return [np.asarray(f) for f in factors] + [np.asarray(core)]
+        factors = [_orthonormal(n, r, rng) for n, r in zip(self.shape, self.ranks)]
+        return factors + [rng.standard_normal(self.ranks)]
+
+    def block(self, params, b: int) -> Block:
+        factors, core = params[:-1], params[-1]
+        if b == len(factors):
+            def apply_jacobian(V):
+                V = V.reshape(V.shape[0], *self.shape)
+                out = multi_mode_dot(
+                    V, factors, modes=range(1, V.ndim), transpose=True
+                )
+                return out.reshape(V.shape[0], -1)
+
+            def jacobian_gram():
+                gram = np.ones((1, 1))
+                for f in factors:
+                    gram = np.kron(gram, f.T @ f)
+                return gram
+
+            return Block(apply_jacobian, jacobian_gram)
+        partial = multi_mode_dot(core, factors, skip=b)
+        return _factor_block(self.shape, b, tl.unfold(partial, b))
+
+    def get_block(self, params, b: int) -> np.ndarray:
+        return params[b].ravel()
+
+    def set_block(self, params, b: int, theta: np.ndarray) -> None:
+        params[b] = theta.reshape(params[b].shape)
+        if b < len(self.shape):
+            q, r = np.linalg.qr(params[b])
+            params[b] = q
+            params[-1] = tl.tenalg.mode_dot(params[-1], r, b)
+
+
+class CPWeight:
+    """``W = sum_r F_1[:, r] (outer) ... (outer) F_M[:, r]``.
+
+    Parameters are ``[F_1, ..., F_M]``.  With two modes this is a rank-``R`` matrix
+    factorization, the dense CNN with ``R`` kernels.  After each update the columns
+    are rescaled to equal norms across factors, which leaves ``W`` unchanged and
+    stops the scaling freedom from drifting.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of ``W``.
+    rank : int
+    """
+
+    def __init__(self, shape, rank):
+        self.shape = tuple(shape)
+        self.rank = int(rank)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.shape)
+
+    @property
+    def n_params(self) -> int:
+        """Entries of the factors."""
+        return self.rank * sum(self.shape)
+
+    def to_tensor(self, params) -> np.ndarray:
+        return tl.cp_to_tensor((None, params))
+
+    def initialize(self, rng: np.random.RandomState, W0: np.ndarray | None = None):
+        """CP-ALS (TensorLy) of ``W0``, or random factors."""
+        if W0 is not None and np.any(W0):
+            if len(self.shape) == 2:
+                u, s, vt = np.linalg.svd(W0, full_matrices=False)
+                u, s, vt = u[:, : self.rank], s[: self.rank], vt[: self.rank]
+                if self.rank > s.size:  # more kernels than the matrix rank allows
+                    extra = self.rank - s.size
+                    u = np.hstack([u, np.zeros((u.shape[0], extra))])
+                    vt = np.vstack([vt, np.zeros((extra, vt.shape[1]))])
+                    s = np.concatenate([s, np.zeros(extra)])
+                factors = [u * s, vt.T]
+            else:
+                seed = int(rng.randint(2**31 - 1))
+                weights, factors = parafac(
+                    W0, self.rank, n_iter_max=50, init="random",
+                    random_state=seed, normalize_factors=False,
+                )
+                factors = [np.asarray(f) for f in factors]
+        else:
+            scale = 1.0 / np.sqrt(self.rank)
+            factors = [rng.standard_normal((n, self.rank)) for n in self.shape]
+            factors[-1] *= scale
+        return self._balance(factors)
+
+    def block(self, params, b: int) -> Block:
+        return _factor_block(self.shape, b, khatri_rao(params, skip_matrix=b).T)
+
+    def get_block(self, params, b: int) -> np.ndarray:
+        return params[b].ravel()
+
+    def set_block(self, params, b: int, theta: np.ndarray) -> None:
+        params[b] = theta.reshape(params[b].shape)
+        params[:] = self._balance(params)
+
+    @staticmethod
+    def _balance(factors):
+        norms = np.stack([np.linalg.norm(f, axis=0) for f in factors])
+        if np.any(norms == 0):
+            return factors
+        target = np.exp(np.log(norms).mean(axis=0))
+        return [f * (target / n) for f, n in zip(factors, norms)]

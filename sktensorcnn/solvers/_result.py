@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class SolverResult:
+    """What a solver hands back.
+
+    Attributes
+    ----------
+    params : list of ndarray
+        Fitted parameters of the parametrization.
+    loss_curve : list of float
+        Objective after each iteration.
+    n_iter : int
+        Iterations run.
+    converged : bool
+        Whether the stopping rule was met before ``max_iter``.
+    """
+
+    params: list[np.ndarray]
+    loss_curve: list[float] = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+
+
+def relative_decrease(previous: float, current: float) -> float:
+    """``(f_prev - f) / max(|f_prev|, |f|, 1)``: scipy L-BFGS-B's ``ftol`` rule."""
+    return (previous - current) / max(abs(previous), abs(current), 1.0)
+
+
+def ridge_objective(datafit, w: np.ndarray, alpha: float):
+    """``f(w) + alpha / 2 ||w||^2`` and its gradient."""
+    value, grad = datafit.value_and_gradient(w)
+    return value + 0.5 * alpha * float(w @ w), grad + alpha * w
