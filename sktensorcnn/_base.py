@@ -41,6 +41,9 @@ _per_mode_int = [Interval(Integral, 1, None, closed="left"), tuple, list]
 class BaseTensorCNN(BaseEstimator):
     """Base class of the convolution -> pooling -> fully-connected estimators."""
 
+    #: Starts used by ``n_init='auto'`` when the fit runs on sufficient statistics.
+    _auto_n_init = 4
+
     _parameter_constraints: dict = {
         "kernel_size": list(_per_mode_int),
         "stride": list(_per_mode_int),
@@ -59,6 +62,7 @@ class BaseTensorCNN(BaseEstimator):
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -79,6 +83,7 @@ class BaseTensorCNN(BaseEstimator):
         fit_intercept=True,
         max_iter=200,
         tol=1e-6,
+        n_init="auto",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -95,6 +100,7 @@ class BaseTensorCNN(BaseEstimator):
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
+        self.n_init = n_init
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -158,23 +164,35 @@ class BaseTensorCNN(BaseEstimator):
         """``'auto'``: ALS for the identity activation with the squared loss."""
         return "als" if self.solver == "auto" else self.solver
 
-    def _initial_params(self, parametrization, datafit, rng):
-        if (
-            self.warm_start
-            and getattr(self, "_weight_params", None) is not None
-            and [p.shape for p in self._weight_params]
-            == [p.shape for p in parametrization.initialize(rng)]
-        ):
-            return [p.copy() for p in self._weight_params]
-        W0 = None
-        if (
-            isinstance(datafit, GramSquared)
-            and datafit.gram.shape[0] <= _SPECTRAL_INIT_MAX_FEATURES
-        ):
-            # Start from the unconstrained ridge fit, truncated to the ranks.
+    def _starts(self, parametrization, datafit, rng):
+        """Starting parameters, one per start.
+
+        ``warm_start`` with a previous fit of the same shapes: that fit alone.
+        Otherwise the unconstrained ridge fit truncated to the ranks (when the
+        sufficient statistics are small enough to solve it), then random starts,
+        ``n_init`` in all.  ``n_init='auto'`` is 4 with sufficient statistics, where
+        a start costs nothing in ``n``, and 1 otherwise (1 always for dense
+        kernels, whose rank-K matrix problem is reliably solved from the spectral
+        start).
+        """
+        shapes = [p.shape for p in parametrization.initialize(rng)]
+        previous = getattr(self, "_weight_params", None)
+        if self.warm_start and previous is not None:
+            if [p.shape for p in previous] == shapes:
+                yield [p.copy() for p in previous]
+                return
+        gram = isinstance(datafit, GramSquared)
+        n_init = self.n_init
+        if n_init == "auto":
+            n_init = self._auto_n_init if gram else 1
+        start = 0
+        if gram and datafit.gram.shape[0] <= _SPECTRAL_INIT_MAX_FEATURES:
             lhs = datafit.gram + self.alpha * np.eye(datafit.gram.shape[0])
             W0 = solve_psd(lhs, datafit.zy).reshape(parametrization.shape)
-        return parametrization.initialize(rng, W0)
+            yield parametrization.initialize(rng, W0)
+            start = 1
+        for _ in range(start, n_init):
+            yield parametrization.initialize(rng)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -218,12 +236,16 @@ class BaseTensorCNN(BaseEstimator):
             use_gram=geometry.n_features <= min(GRAM_MAX_FEATURES, X.shape[0]),
         )
         rng = check_random_state(self.random_state)
-        params = self._initial_params(parametrization, datafit, rng)
         solver = _SOLVERS[self._resolve_solver()]
-        result = solver(
-            datafit, parametrization, params, alpha=self.alpha,
-            max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
-        )
+        result = None
+        for params in self._starts(parametrization, datafit, rng):
+            candidate = solver(
+                datafit, parametrization, params, alpha=self.alpha,
+                max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+            )
+            # Low-rank fits are non-convex: keep the start that ends lowest.
+            if result is None or candidate.objective < result.objective:
+                result = candidate
         if not result.converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter="
@@ -232,8 +254,9 @@ class BaseTensorCNN(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        W = parametrization.to_tensor(result.params)
+        W = parametrization.to_tensor(result.params).reshape(geometry.weight_shape)
         self.geometry_ = geometry
+        self.weight_ = W
         self._weight_params = result.params
         self.n_iter_ = result.n_iter
         self.loss_curve_ = list(result.loss_curve)

@@ -252,6 +252,20 @@ class ConvPoolGeometry:
         """``L * P``: entries of one sample's feature tensor."""
         return self.n_kernel_entries * self.n_cells
 
+    @property
+    def identifiable(self) -> bool:
+        """Whether distinct weights ``W`` give distinct predictions.
+
+        True when every positioning matrix ``UF_j`` (``d_j x l_j p_j``) has full
+        column rank, which needs ``l_j p_j <= d_j`` (seed 000, Sec. 2.2).
+        Otherwise some directions of ``W`` are invisible in the data: predictions
+        and the input-space weight ``coef_`` are still well defined, ``W`` is not.
+        """
+        return all(
+            np.linalg.matrix_rank(U.reshape(U.shape[0], -1)) == U[0].size
+            for U in self.positioning_matrices()
+        )
+
     # ------------------------------------------------------------ positions
     @cached_property
     def box_bounds(self) -> tuple[np.ndarray, ...]:

@@ -53,13 +53,22 @@ _COMMON_PARAMS_DOC = """
     tol : float, default=1e-6
         Stop when an iteration lowers the objective by less than
         ``tol * max(|objective|, 1)``.
+    n_init : int or 'auto', default='auto'
+        Number of starts; the fit with the lowest objective is kept (low-rank fits
+        are non-convex and a single start can end in a spurious local minimum).
+        The first start is the unconstrained ridge fit truncated to the ranks
+        (truncated HOSVD / SVD / CP-ALS) when ``L * P`` is small enough to solve
+        it, the others random.  ``'auto'``: 4 when the fit runs on the sufficient
+        statistics ``Z^T Z`` (a start then costs nothing in ``n``), else 1; always 1
+        for :class:`CNNRegressor`, whose rank-K matrix problem the spectral start
+        solves reliably.
     random_state : int, RandomState instance or None, default=None
-        Seeds the random starting factors (used when the features are too many for
-        the spectral start) and CP-ALS initialization.
+        Seeds the random starts and the CP-ALS initialization.
     verbose : int, default=0
         Print the objective after each iteration when positive.
     warm_start : bool, default=False
-        Start from the previous fit's factors when their shapes still fit.
+        Start from the previous fit's factors (a single start) when their shapes
+        still fit.
 """
 
 _COMMON_ATTRS_DOC = """
@@ -69,6 +78,9 @@ _COMMON_ATTRS_DOC = """
         Fully-connected weights ``B_k`` applied to each pooled map.
     intercept_ : float
         Bias of the fully-connected layer.
+    weight_ : ndarray of shape (l_1, ..., l_N, [C], P)
+        Composite weight ``W = sum_k A_k (outer) vec(B_k)`` on the conv-pool
+        features: ``predict(X) == conv_pool_features(X) . W + intercept_``.
     coef_ : ndarray of the shape of one input sample
         The network's weight in input space: ``predict(X)[i] ==
         <X[i], coef_> + intercept_``.  The picture to look at.
@@ -119,18 +131,19 @@ class CNNRegressor(RegressorMixin, BaseTensorCNN):
         **BaseTensorCNN._parameter_constraints,
         "n_kernels": [Interval(Integral, 1, None, closed="left")],
     }
+    _auto_n_init = 1
 
     def __init__(
         self, n_kernels=1, *, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        random_state=None, verbose=0, warm_start=False,
+        n_init="auto", random_state=None, verbose=0, warm_start=False,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
             activation=activation, solver=solver, alpha=alpha,
-            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
+            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
             random_state=random_state, verbose=verbose, warm_start=warm_start,
         )
         self.n_kernels = n_kernels
@@ -192,19 +205,21 @@ class TuckerCNNRegressor(CNNRegressor):
         "ranks": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "n_kernels": [Interval(Integral, 1, None, closed="left"), None],
     }
+    _auto_n_init = BaseTensorCNN._auto_n_init
 
     def __init__(
         self, ranks=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        random_state=None, verbose=0, warm_start=False,
+        n_init="auto", random_state=None, verbose=0, warm_start=False,
     ):
         super().__init__(
             n_kernels=n_kernels, kernel_size=kernel_size, stride=stride,
             padding=padding, pool_size=pool_size, pool_stride=pool_stride,
             channel_axis=channel_axis, activation=activation, solver=solver,
             alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
-            random_state=random_state, verbose=verbose, warm_start=warm_start,
+            n_init=n_init, random_state=random_state, verbose=verbose,
+            warm_start=warm_start,
         )
         self.ranks = ranks
 
@@ -304,19 +319,21 @@ class CPCNNRegressor(CNNRegressor):
         "rank": [Interval(Integral, 1, None, closed="left")],
         "n_kernels": [Interval(Integral, 1, None, closed="left"), None],
     }
+    _auto_n_init = BaseTensorCNN._auto_n_init
 
     def __init__(
         self, rank=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        random_state=None, verbose=0, warm_start=False,
+        n_init="auto", random_state=None, verbose=0, warm_start=False,
     ):
         super().__init__(
             n_kernels=n_kernels, kernel_size=kernel_size, stride=stride,
             padding=padding, pool_size=pool_size, pool_stride=pool_stride,
             channel_axis=channel_axis, activation=activation, solver=solver,
             alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
-            random_state=random_state, verbose=verbose, warm_start=warm_start,
+            n_init=n_init, random_state=random_state, verbose=verbose,
+            warm_start=warm_start,
         )
         self.rank = rank
 

@@ -19,9 +19,12 @@ class SolverResult:
         Iterations run.
     converged : bool
         Whether the stopping rule was met before ``max_iter``.
+    objective : float
+        Final value of the objective.
     """
 
     params: list[np.ndarray]
+    objective: float = np.inf
     loss_curve: list[float] = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False

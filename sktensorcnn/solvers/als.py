@@ -8,21 +8,24 @@ from scipy import linalg
 from ._result import SolverResult, relative_decrease, ridge_objective
 
 
-def solve_psd(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Minimum-norm solution of ``A x = b`` for symmetric positive semi-definite ``A``.
+def solve_psd(A: np.ndarray, b: np.ndarray, jitter: float = 1e-10) -> np.ndarray:
+    """Solve ``A x = b`` for symmetric positive semi-definite ``A``.
 
-    A plain Cholesky solve when ``A`` is well conditioned; otherwise (``n < L P`` with
-    ``alpha = 0``, a degenerate factor) the pseudo-inverse, so every block update is
-    still an exact minimizer and the objective never increases.
+    ``A`` is singular whenever the weight is not identifiable from the features
+    (``l_j p_j > d_j`` along a mode, fewer samples than features with
+    ``alpha = 0``, a degenerate factor).  A ridge of ``jitter`` times the mean
+    eigenvalue keeps the Cholesky solve stable and selects, in the limit, the
+    minimum-norm solution; on well-posed blocks it changes nothing measurable.
     """
     A = 0.5 * (A + A.T)
+    m = A.shape[0]
+    shift = jitter * max(np.trace(A) / m, np.finfo(float).tiny)
+    A[np.diag_indices(m)] += shift
     try:
-        c, low = linalg.cho_factor(A, check_finite=False)
-        if np.min(np.abs(np.diag(c))) ** 2 > 1e-10 * np.max(np.abs(np.diag(A))):
-            return linalg.cho_solve((c, low), b, check_finite=False)
-    except linalg.LinAlgError:
-        pass
-    return linalg.pinvh(A, atol=0.0, rtol=1e-12) @ b
+        return linalg.cho_solve(linalg.cho_factor(A, check_finite=False), b,
+                                check_finite=False)
+    except linalg.LinAlgError:  # not PSD to rounding: fall back on eigenvalues
+        return linalg.pinvh(A) @ b
 
 
 def alternating_least_squares(
@@ -62,7 +65,7 @@ def alternating_least_squares(
     """
     w = parametrization.to_tensor(params).ravel()
     previous = ridge_objective(datafit, w, alpha)[0]
-    result = SolverResult(params)
+    result = SolverResult(params, objective=previous)
     for iteration in range(1, max_iter + 1):
         for b in range(parametrization.n_blocks):
             block = parametrization.block(params, b)
@@ -74,6 +77,7 @@ def alternating_least_squares(
         current = ridge_objective(datafit, w, alpha)[0]
         result.loss_curve.append(current)
         result.n_iter = iteration
+        result.objective = current
         if verbose:
             print(f"ALS sweep {iteration}: objective {current:.6e}")
         if relative_decrease(previous, current) <= tol:

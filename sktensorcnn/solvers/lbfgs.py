@@ -58,4 +58,5 @@ def lbfgs(
     result.params[:] = unpack(opt.x)
     result.n_iter = int(opt.nit)
     result.converged = opt.status == 0
+    result.objective = float(opt.fun)
     return result
