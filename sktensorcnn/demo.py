@@ -91,8 +91,8 @@ def main(argv=None) -> None:
           "(Table 1)\n")
     run(args.settings, args.n_train, args.n_test, args.noise, args.random_state)
     print("\nW_X err: ||coef_ - W_X|| / ||W_X||, the estimation error of the weight "
-          "in input space; d_M: model complexity (seed 000, Thm 1-2).\nFit times include numba compilation on "
-          "the first fit of a fresh install.")
+          "in input space;\nd_M: model complexity (seed 000, Thm 1-2). Fit times "
+          "include numba compilation on the first fit of a fresh install.")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def _per_mode(value, n_modes: int, name: str, minimum: int = 1) -> tuple[int, ..
         if len(values) != n_modes:
             raise ValueError(
                 f"{name}={tuple(value)!r} has {len(values)} entries but the samples "
-                f"have {n_modes} spatial mode(s); give one int per mode or a single int."
+                f"have {n_modes} spatial mode(s); give one int per mode or one int."
             )
     else:
         raise TypeError(
@@ -195,7 +195,8 @@ class ConvPoolGeometry:
     @property
     def padded_shape(self) -> tuple[int, ...]:
         """Spatial shape after zero padding."""
-        return tuple(d + lo + hi for d, (lo, hi) in zip(self.sample_shape, self.padding))
+        pads = self.padding
+        return tuple(d + lo + hi for d, (lo, hi) in zip(self.sample_shape, pads))
 
     @property
     def conv_shape(self) -> tuple[int, ...]:
@@ -257,9 +258,12 @@ class ConvPoolGeometry:
         """Whether distinct weights ``W`` give distinct predictions.
 
         True when every positioning matrix ``UF_j`` (``d_j x l_j p_j``) has full
-        column rank, which needs ``l_j p_j <= d_j`` (seed 000, Sec. 2.2).
-        Otherwise some directions of ``W`` are invisible in the data: predictions
-        and the input-space weight ``coef_`` are still well defined, ``W`` is not.
+        column rank.  Seed 000 (Sec. 2.2) says ``l_j p_j <= d_j`` suffices; it does
+        not: with a kernel longer than the pooling stride (in input steps), offset
+        ``a`` in cell ``r + 1`` reads the same inputs as offset ``a + t s`` in cell
+        ``r``, and the two columns coincide.  When False, some directions of ``W``
+        are invisible in the data: predictions and the input-space weight
+        ``coef_`` are still well defined, ``W`` itself is not.
         """
         return all(
             np.linalg.matrix_rank(U.reshape(U.shape[0], -1)) == U[0].size

@@ -18,8 +18,9 @@ squares solves for one block at a time, gradient methods use ``J_b^T grad_W``.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import tensorly as tl
@@ -104,7 +105,12 @@ class TuckerWeight:
     def initialize(self, rng: np.random.RandomState, W0: np.ndarray | None = None):
         """Truncated HOSVD (one HOOI sweep) of ``W0``, or random orthonormal factors."""
         if W0 is not None and np.any(W0):
-            core, factors = tucker(W0, rank=list(self.ranks), n_iter_max=1, init="svd")
+            with warnings.catch_warnings():
+                # ranks above a mode's unfolding rank: TensorLy pads, and says so
+                warnings.simplefilter("ignore", UserWarning)
+                core, factors = tucker(
+                    W0, rank=list(self.ranks), n_iter_max=1, init="svd"
+                )
             return [np.asarray(f) for f in factors] + [np.asarray(core)]
         factors = [_orthonormal(n, r, rng) for n, r in zip(self.shape, self.ranks)]
         return factors + [rng.standard_normal(self.ranks)]
@@ -172,7 +178,7 @@ class CPWeight:
         return tl.cp_to_tensor((None, params))
 
     def initialize(self, rng: np.random.RandomState, W0: np.ndarray | None = None):
-        """CP-ALS (TensorLy) of ``W0``, or random factors."""
+        """Truncated SVD (two modes) or CP-ALS (TensorLy) of ``W0``, else random."""
         if W0 is not None and np.any(W0):
             if len(self.shape) == 2:
                 u, s, vt = np.linalg.svd(W0, full_matrices=False)
@@ -183,17 +189,18 @@ class CPWeight:
                     vt = np.vstack([vt, np.zeros((extra, vt.shape[1]))])
                     s = np.concatenate([s, np.zeros(extra)])
                 factors = [u * s, vt.T]
-            else:
-                seed = int(rng.randint(2**31 - 1))
-                weights, factors = parafac(
+                return self._balance(factors)
+            try:
+                _, factors = parafac(
                     W0, self.rank, n_iter_max=50, init="random",
-                    random_state=seed, normalize_factors=False,
+                    random_state=int(rng.randint(2**31 - 1)),
                 )
-                factors = [np.asarray(f) for f in factors]
-        else:
-            scale = 1.0 / np.sqrt(self.rank)
-            factors = [rng.standard_normal((n, self.rank)) for n in self.shape]
-            factors[-1] *= scale
+                return self._balance([np.asarray(f) for f in factors])
+            except np.linalg.LinAlgError:
+                pass  # rank above what W0's modes support: start at random
+        scale = 1.0 / np.sqrt(self.rank)
+        factors = [rng.standard_normal((n, self.rank)) for n in self.shape]
+        factors[-1] *= scale
         return self._balance(factors)
 
     def block(self, params, b: int) -> Block:

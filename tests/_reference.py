@@ -17,15 +17,16 @@ def conv_pool_reference(X, kernels, geometry):
     Xp = np.pad(Xc, pads)
     # conv: windows over spatial axes, then stride
     win = sliding_window_view(Xp, geometry.kernel_size, axis=tuple(range(2, 2 + N)))
-    win = win[(slice(None), slice(None), *[slice(None, None, s) for s in geometry.stride])]
-    win = win[(slice(None), slice(None), *[slice(0, m) for m in geometry.conv_shape])]
+    keep = (slice(None), slice(None))
+    win = win[(*keep, *[slice(None, None, s) for s in geometry.stride])]
+    win = win[(*keep, *[slice(0, m) for m in geometry.conv_shape])]
     # win: (n, C, m..., l...) ; A: (K, C, l...)
     spatial = "abde"[:N]
     kern = "fghi"[:N]
     conv = np.einsum(f"nc{spatial}{kern},kc{kern}->nk{spatial}", win, A)
     pooled = sliding_window_view(conv, geometry.pool_size, axis=tuple(range(2, 2 + N)))
-    pooled = pooled[(slice(None), slice(None), *[slice(None, None, t) for t in geometry.pool_stride])]
-    pooled = pooled[(slice(None), slice(None), *[slice(0, p) for p in geometry.pooled_shape])]
+    pooled = pooled[(*keep, *[slice(None, None, t) for t in geometry.pool_stride])]
+    pooled = pooled[(*keep, *[slice(0, p) for p in geometry.pooled_shape])]
     return pooled.mean(axis=tuple(range(2 + N, 2 + 2 * N)))
 
 

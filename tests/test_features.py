@@ -1,0 +1,103 @@
+import numpy as np
+from _reference import conv_pool_reference, network_reference
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import geometries
+
+from sktensorcnn.features import (
+    conv_pool_features,
+    features_to_input_space,
+    iter_feature_chunks,
+)
+
+
+def _random_network(rng, geometry, K):
+    kernels = rng.standard_normal((K, *geometry.kernel_shape))
+    fc = rng.standard_normal((K, *geometry.pooled_shape))
+    return kernels, fc
+
+
+def _composite_weight(kernels, fc, geometry):
+    """W = sum_k A_k (outer) B_k in feature order (l..., [C], p...)."""
+    K = kernels.shape[0]
+    A = kernels if geometry.n_channels is None else np.moveaxis(kernels, 1, -1)
+    return (A.reshape(K, -1).T @ fc.reshape(K, -1)).reshape(geometry.feature_shape)
+
+
+@given(geometry=geometries(), seed=st.integers(0, 2**16), K=st.integers(1, 3))
+def test_network_equals_features_dot_weight(geometry, seed, K):
+    rng = np.random.default_rng(seed)
+    n = 3
+    X = rng.standard_normal((n, *geometry.input_shape))
+    kernels, fc = _random_network(rng, geometry, K)
+    direct = network_reference(X, kernels, fc, 0.5, geometry)
+    Z = conv_pool_features(X, geometry)
+    assert Z.shape == (n, *geometry.feature_shape)
+    W = _composite_weight(kernels, fc, geometry)
+    via_z = Z.reshape(n, -1) @ W.ravel() + 0.5
+    np.testing.assert_allclose(via_z, direct, rtol=0, atol=1e-10)
+    # and the input-space weight gives the same predictions
+    WX = features_to_input_space(W, geometry)
+    assert WX.shape == geometry.input_shape
+    np.testing.assert_allclose(X.reshape(n, -1) @ WX.ravel() + 0.5, direct,
+                               rtol=0, atol=1e-10)
+
+
+@given(geometry=geometries(), seed=st.integers(0, 2**16))
+def test_features_match_pooled_convolutions(geometry, seed):
+    """Each feature is a pooled convolution with a one-hot kernel."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((2, *geometry.input_shape))
+    Z = conv_pool_features(X, geometry)
+    L = geometry.n_kernel_entries
+    onehot = np.eye(L).reshape(L, *geometry.kernel_modes)
+    if geometry.n_channels is not None:
+        onehot = np.moveaxis(onehot, -1, 1)
+    pooled = conv_pool_reference(X, onehot, geometry)  # (n, L, p...)
+    np.testing.assert_allclose(Z.reshape(2, L, -1), pooled.reshape(2, L, -1),
+                               rtol=0, atol=1e-12)
+
+
+def test_float32_stays_float32(rng):
+    from sktensorcnn.geometry import ConvPoolGeometry
+
+    g = ConvPoolGeometry.from_params((16, 16, 16), kernel_size=3, pool_size=4)
+    X = rng.standard_normal((4, 16, 16, 16))
+    Z64 = conv_pool_features(X, g)
+    Z32 = conv_pool_features(X.astype(np.float32), g)
+    assert Z32.dtype == np.float32 and Z64.dtype == np.float64
+    np.testing.assert_allclose(Z32, Z64, rtol=1e-5, atol=1e-6)
+
+
+def test_integer_input_is_computed_in_float64():
+    from sktensorcnn.geometry import ConvPoolGeometry
+
+    g = ConvPoolGeometry.from_params((6, 6), kernel_size=2, pool_size=2)
+    X = np.arange(72).reshape(2, 6, 6)
+    Z = conv_pool_features(X, g)
+    assert Z.dtype == np.float64
+    np.testing.assert_allclose(Z, conv_pool_features(X.astype(float), g))
+
+
+def test_chunks_cover_the_data_and_agree(rng):
+    from sktensorcnn.geometry import ConvPoolGeometry
+
+    g = ConvPoolGeometry.from_params((7, 5, 7), kernel_size=2, pool_size=(3, 2, 3))
+    X = rng.standard_normal((23, 7, 5, 7))
+    full = conv_pool_features(X, g)
+    seen = np.zeros(23, bool)
+    for rows, Z in iter_feature_chunks(X, g, chunk_size=5):
+        assert Z.shape[0] <= 5
+        np.testing.assert_array_equal(Z, full[rows])
+        seen[rows] = True
+    assert seen.all()
+
+
+def test_wrong_sample_shape_is_rejected(rng):
+    import pytest
+
+    from sktensorcnn.geometry import ConvPoolGeometry
+
+    g = ConvPoolGeometry.from_params((6, 6), kernel_size=2)
+    with pytest.raises(ValueError, match=r"samples of shape \(6, 5\)"):
+        conv_pool_features(rng.standard_normal((2, 6, 5)), g)
