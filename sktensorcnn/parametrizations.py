@@ -64,6 +64,31 @@ def _factor_block(shape, mode: int, C_unfolded: np.ndarray) -> Block:
     return Block(apply_jacobian, jacobian_gram)
 
 
+def _reduce_cells(V: np.ndarray, n_cells: int, cell_factor: np.ndarray) -> np.ndarray:
+    """``V x_last cell_factor^T`` for ``V`` of shape ``(k, ..., P)``: one GEMM.
+
+    The cell mode ``P`` is last in ``W``'s layout, so the contraction runs on a free
+    reshape of ``V`` (often the whole feature matrix) and every later step of a
+    Jacobian product works on the ``R / P`` times smaller result.
+    """
+    k = V.shape[0]
+    return (V.reshape(-1, n_cells) @ cell_factor).reshape(k, -1)
+
+
+def _cell_block(n_kernel_entries: int, n_cells: int, C: np.ndarray) -> Block:
+    """Block of the cell-mode factor ``F`` with ``unfold(W, last) = F @ C``."""
+
+    def apply_jacobian(V):
+        k = V.shape[0]
+        out = np.matmul(C, V.reshape(k, n_kernel_entries, n_cells))  # (k, R, P)
+        return out.transpose(0, 2, 1).reshape(k, -1)
+
+    def jacobian_gram():
+        return np.kron(np.eye(n_cells), C @ C.T)
+
+    return Block(apply_jacobian, jacobian_gram)
+
+
 def _orthonormal(n_rows: int, n_cols: int, rng: np.random.RandomState) -> np.ndarray:
     q, _ = np.linalg.qr(rng.standard_normal((n_rows, n_cols)))
     return q
@@ -117,11 +142,23 @@ class TuckerWeight:
 
     def block(self, params, b: int) -> Block:
         factors, core = params[:-1], params[-1]
+        last = len(factors) - 1
+        kernel_shape, n_cells = self.shape[:-1], self.shape[-1]
+        n_kernel = int(np.prod(kernel_shape))
+        kernel_modes = range(last)
+        if b == last:
+            partial = multi_mode_dot(core, factors[:-1], modes=kernel_modes)
+            return _cell_block(n_kernel, n_cells, tl.unfold(partial, last))
+        reduced_shape = (*kernel_shape, core.shape[-1])
+
+        def reduce(V):
+            return _reduce_cells(V, n_cells, factors[-1]).reshape(-1, *reduced_shape)
+
         if b == len(factors):
             def apply_jacobian(V):
-                V = V.reshape(V.shape[0], *self.shape)
                 out = multi_mode_dot(
-                    V, factors, modes=range(1, V.ndim), transpose=True
+                    reduce(V), factors[:-1], modes=range(1, last + 1),
+                    transpose=True,
                 )
                 return out.reshape(V.shape[0], -1)
 
@@ -132,11 +169,14 @@ class TuckerWeight:
                 return gram
 
             return Block(apply_jacobian, jacobian_gram)
-        partial = multi_mode_dot(core, factors, skip=b)
-        return _factor_block(self.shape, b, tl.unfold(partial, b))
+        partial = multi_mode_dot(core, factors[:-1], modes=kernel_modes, skip=b)
+        inner = _factor_block(reduced_shape, b, tl.unfold(partial, b))
+        C = tl.unfold(tl.tenalg.mode_dot(partial, factors[-1], last), b)
 
-    def get_block(self, params, b: int) -> np.ndarray:
-        return params[b].ravel()
+        def jacobian_gram():
+            return np.kron(np.eye(self.shape[b]), C @ C.T)
+
+        return Block(lambda V: inner.apply_jacobian(reduce(V)), jacobian_gram)
 
     def set_block(self, params, b: int, theta: np.ndarray) -> None:
         params[b] = theta.reshape(params[b].shape)
@@ -204,10 +244,33 @@ class CPWeight:
         return self._balance(factors)
 
     def block(self, params, b: int) -> Block:
-        return _factor_block(self.shape, b, khatri_rao(params, skip_matrix=b).T)
+        last = len(params) - 1
+        kernel_shape, n_cells = self.shape[:-1], self.shape[-1]
+        n_kernel = int(np.prod(kernel_shape))
+        # J_b^T J_b = I (x) (Hadamard product of the other factors' Gram matrices)
+        hadamard = np.ones((self.rank, self.rank))
+        for i, f in enumerate(params):
+            if i != b:
+                hadamard *= f.T @ f
 
-    def get_block(self, params, b: int) -> np.ndarray:
-        return params[b].ravel()
+        def jacobian_gram():
+            return np.kron(np.eye(self.shape[b]), hadamard)
+
+        if b == last:
+            C = khatri_rao(params[:-1]).T if last > 1 else params[0].T
+            return Block(_cell_block(n_kernel, n_cells, C).apply_jacobian,
+                         jacobian_gram)
+        others = [f for i, f in enumerate(params[:-1]) if i != b]
+        others_kr = khatri_rao(others) if others else np.ones((1, self.rank))
+        reduced_shape = (*kernel_shape, self.rank)
+
+        def apply_jacobian(V):
+            k = V.shape[0]
+            U = _reduce_cells(V, n_cells, params[-1]).reshape(k, *reduced_shape)
+            U = np.moveaxis(U, 1 + b, 1).reshape(k, self.shape[b], -1, self.rank)
+            return np.einsum("kasr,sr->kar", U, others_kr).reshape(k, -1)
+
+        return Block(apply_jacobian, jacobian_gram)
 
     def set_block(self, params, b: int, theta: np.ndarray) -> None:
         params[b] = theta.reshape(params[b].shape)
