@@ -22,17 +22,25 @@ def _pad_to_4(values, fill) -> np.ndarray:
 
 
 def _box_tables(geometry: ConvPoolGeometry) -> tuple[np.ndarray, np.ndarray]:
-    """Per-mode box corners in the padded 4-mode layout used by the kernels."""
-    l_max = max(geometry.kernel_size)
-    p_max = max(geometry.pooled_shape)
-    last = np.zeros((MAX_SPATIAL_MODES, l_max, p_max), dtype=np.int64)
-    before = np.full((MAX_SPATIAL_MODES, l_max, p_max), -1, dtype=np.int64)
+    """Box corners per mode, pairs ``(a_j, r_j)`` flattened, in the 4-mode layout."""
+    width = max(l * p for l, p in zip(geometry.kernel_size, geometry.pooled_shape))
+    last = np.zeros((MAX_SPATIAL_MODES, width), dtype=np.int64)
+    before = np.full((MAX_SPATIAL_MODES, width), -1, dtype=np.int64)
     offset = MAX_SPATIAL_MODES - geometry.n_modes
     for j, (bounds, s) in enumerate(zip(geometry.box_bounds, geometry.stride), offset):
-        l, p = bounds.shape[:2]
-        last[j, :l, :p] = bounds[..., 1]
-        before[j, :l, :p] = bounds[..., 0] - s
+        k = bounds.shape[0] * bounds.shape[1]
+        last[j, :k] = bounds[..., 1].ravel()
+        before[j, :k] = bounds[..., 0].ravel() - s
     return last, before
+
+
+#: Scratch values per sample below which samples are processed side by side.
+_SMALL_SAMPLE = 4096
+
+
+def _batch(geometry: ConvPoolGeometry) -> int:
+    """Samples per kernel pass: 16 for tiny samples (short rows), 1 for large."""
+    return int(np.clip(_SMALL_SAMPLE // np.prod(geometry.padded_shape), 1, 16))
 
 
 def conv_pool_features(
@@ -62,6 +70,13 @@ def conv_pool_features(
     if not np.shares_memory(Z10, out):
         raise ValueError("out must be C-contiguous")
     last, before = _box_tables(geometry)
+    batch = _batch(geometry)
+    # mode 4 in the interleaved layout of the kernel: position x -> x * batch + b
+    k4 = geometry.kernel_size[-1] * geometry.pooled_shape[-1]
+    lanes = np.arange(batch)
+    last4 = (last[3, :k4, None] * batch + lanes).ravel()
+    before4 = np.where(before[3, :k4, None] >= 0,
+                       before[3, :k4, None] * batch + lanes, -1).ravel()
     _cpu.conv_pool_features(
         X6,
         _pad_to_4([lo for lo, _ in geometry.padding], 0),
@@ -69,8 +84,11 @@ def conv_pool_features(
         _pad_to_4(geometry.stride, 1),
         last,
         before,
+        last4,
+        before4,
         1.0 / float(np.prod(geometry.pool_size)),
         min(n, numba.get_num_threads()),
+        batch,
         Z10,
     )
     return out

@@ -1,0 +1,51 @@
+"""The numba kernels never index out of bounds.
+
+numba does not check bounds by default, so an indexing slip corrupts memory instead
+of raising.  This test recompiles the kernels with ``NUMBA_BOUNDSCHECK=1`` in a
+subprocess (the flag is read at import) and runs them on geometries that exercise
+every code path: 1 to 4 modes, strides, padding, channels, batched tiny samples.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    from sktensorcnn.features import conv_pool_features
+    from sktensorcnn.geometry import ConvPoolGeometry
+
+    cases = [
+        ((7, 5, 7), None, 2, 1, "valid", (3, 2, 3), None),
+        ((9,), 2, 3, 2, 1, 2, 1),
+        ((8, 9), 3, (3, 2), (2, 1), "same", 2, None),
+        ((5, 6, 4, 7), None, 2, (1, 2, 1, 2), (1, 0, 1, 1), 2, 1),
+        ((40, 40), 2, 5, 3, 2, (3, 2), (2, 3)),
+        ((3, 3, 3), 1, 3, 1, "valid", 1, None),
+    ]
+    rng = np.random.default_rng(0)
+    for shape, C, ks, st, pad, ps, pst in cases:
+        g = ConvPoolGeometry.from_params(
+            shape, n_channels=C, kernel_size=ks, stride=st, padding=pad,
+            pool_size=ps, pool_stride=pst,
+        )
+        for n in (1, 5, 37):
+            for dtype in (np.float64, np.float32):
+                X = rng.standard_normal((n, *g.input_shape)).astype(dtype)
+                Z = conv_pool_features(X, g)
+                assert np.isfinite(Z).all()
+    print("bounds ok")
+    """
+)
+
+
+def test_kernels_stay_in_bounds(tmp_path):
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "bounds ok" in result.stdout
