@@ -24,7 +24,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from .datafits import GRAM_MAX_FEATURES, GramSquared, squared_datafit
+from .datafits import GramSquared, squared_datafit
 from .features import features_to_input_space
 from .geometry import ConvPoolGeometry
 from .solvers import alternating_least_squares, lbfgs
@@ -175,10 +175,9 @@ class BaseTensorCNN(BaseEstimator):
         kernels, whose rank-K matrix problem is reliably solved from the spectral
         start).
         """
-        shapes = [p.shape for p in parametrization.initialize(rng)]
         previous = getattr(self, "_weight_params", None)
         if self.warm_start and previous is not None:
-            if [p.shape for p in previous] == shapes:
+            if [p.shape for p in previous] == parametrization.param_shapes:
                 yield [p.copy() for p in previous]
                 return
         gram = isinstance(datafit, GramSquared)
@@ -233,7 +232,6 @@ class BaseTensorCNN(BaseEstimator):
         datafit = squared_datafit(
             X, y, geometry, sample_weight=sample_weight,
             fit_intercept=self.fit_intercept,
-            use_gram=geometry.n_features <= min(GRAM_MAX_FEATURES, X.shape[0]),
         )
         rng = check_random_state(self.random_state)
         solver = _SOLVERS[self._resolve_solver()]

@@ -59,7 +59,7 @@ def _inputs(rng, n_samples, shape, dependence, autocorrelation):
 
 
 def make_cnn_regression(
-    setting: str = "S1",
+    setting: str | dict = "S1",
     *,
     n_samples: int = 1000,
     noise: float = 1.0,
@@ -71,13 +71,18 @@ def make_cnn_regression(
 
     Kernels ``A_k`` and FC weights ``B_k`` have standard normal entries; for Tucker
     settings the stacked kernels are ``G x_1 H_1 ... x_4 H_4`` with a standard
-    normal core and orthonormal factors (seed 000, Sec. 4.1).  Inputs are standard
-    normal, or a stationary VAR(1) process across samples; the noise is Gaussian.
+    normal core and orthonormal factors (seed 000, Sec. 4.1); for a CP teacher
+    (custom settings with ``rank``) the factors are standard normal.  Inputs are
+    standard normal, or a stationary VAR(1) process across samples; the noise is
+    Gaussian.
 
     Parameters
     ----------
-    setting : {'S1', 'S2', 'S3', 'S4', 'T1', 'T2', 'T3', 'T4'}, default='S1'
-        See :data:`PAPER_SETTINGS`.
+    setting : {'S1', 'S2', 'S3', 'S4', 'T1', 'T2', 'T3', 'T4'} or dict, default='S1'
+        A setting of :data:`PAPER_SETTINGS`, or a dict with the same keys
+        (``input_shape``, ``kernel_size``, ``pool_size``, ``n_kernels``; for a
+        Tucker teacher ``ranks``, for a CP teacher ``rank``) for any other
+        geometry.
     n_samples : int, default=1000
     noise : float, default=1.0
         Standard deviation of the additive noise.
@@ -94,25 +99,38 @@ def make_cnn_regression(
     teacher : Bunch
         ``kernels`` ``(K, l...)``, ``fc_weights`` ``(K, p...)``, ``weight`` (the
         composite ``W``, shape ``geometry.weight_shape``), ``geometry``, the estimator
-        keyword arguments ``params`` that fit this setting, and ``ranks`` (Tucker).
+        keyword arguments ``params`` that fit this setting, ``ranks`` (Tucker) and
+        ``rank`` (CP).
     """
-    if setting not in PAPER_SETTINGS:
+    if isinstance(setting, dict):
+        config = setting
+        missing = {"input_shape", "kernel_size", "pool_size", "n_kernels"} - set(config)
+        if missing:
+            raise ValueError(f"setting is missing the key(s) {sorted(missing)}.")
+    elif setting in PAPER_SETTINGS:
+        config = PAPER_SETTINGS[setting]
+    else:
         raise ValueError(
-            f"setting={setting!r} is unknown; use one of {sorted(PAPER_SETTINGS)}."
+            f"setting={setting!r} is unknown; use one of {sorted(PAPER_SETTINGS)} "
+            "or a dict of the same form."
         )
     if dependence not in (None, "var1"):
         raise ValueError(f"dependence={dependence!r}; use None or 'var1'.")
     if not -1.0 < autocorrelation < 1.0:
         raise ValueError(f"autocorrelation={autocorrelation} must be in (-1, 1).")
-    config = PAPER_SETTINGS[setting]
     rng = check_random_state(random_state)
     geometry = ConvPoolGeometry.from_params(
         config["input_shape"], kernel_size=config["kernel_size"],
         pool_size=config["pool_size"],
     )
     K = config["n_kernels"]
-    ranks = config.get("ranks")
-    if ranks is None:
+    ranks, rank = config.get("ranks"), config.get("rank")
+    if ranks is not None and rank is not None:
+        raise ValueError("setting gives both 'ranks' (Tucker) and 'rank' (CP).")
+    if rank is not None:
+        factors = [rng.standard_normal((m, rank)) for m in (*geometry.kernel_size, K)]
+        stacked = tl.cp_to_tensor((None, factors))
+    elif ranks is None:
         stacked = rng.standard_normal((*geometry.kernel_size, K))
     else:
         core = rng.standard_normal(ranks)
@@ -130,6 +148,8 @@ def make_cnn_regression(
                   n_kernels=K)
     if ranks is not None:
         params["ranks"] = ranks
+    if rank is not None:
+        params["rank"] = rank
     teacher = Bunch(
         kernels=np.moveaxis(stacked, -1, 0),
         fc_weights=fc.reshape(K, *geometry.pooled_shape),
@@ -137,5 +157,6 @@ def make_cnn_regression(
         geometry=geometry,
         params=params,
         ranks=ranks,
+        rank=rank,
     )
     return X, y, teacher

@@ -73,9 +73,7 @@ def iter_feature_chunks(
         yield rows, kernels.conv_pool_features(X[rows], geometry, out=out)
 
 
-def conv_pool_features(
-    X: np.ndarray, geometry: ConvPoolGeometry, chunk_size: int | None = None
-) -> np.ndarray:
+def conv_pool_features(X: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
     """Conv-pool features of every sample.
 
     Parameters
@@ -83,9 +81,6 @@ def conv_pool_features(
     X : ndarray of shape (n, *geometry.input_shape)
         Samples; float32 stays float32, any other dtype is computed in float64.
     geometry : ConvPoolGeometry
-    chunk_size : int, optional
-        Accepted for symmetry with :func:`iter_feature_chunks`; the output is
-        written in place whatever the chunking.
 
     Returns
     -------

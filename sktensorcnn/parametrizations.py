@@ -118,6 +118,11 @@ class TuckerWeight:
         return len(self.shape) + 1
 
     @property
+    def param_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of ``[F_1, ..., F_M, G]``."""
+        return [(n, r) for n, r in zip(self.shape, self.ranks)] + [self.ranks]
+
+    @property
     def n_params(self) -> int:
         """Entries of the core and the factors."""
         return int(np.prod(self.ranks)) + sum(
@@ -208,6 +213,11 @@ class CPWeight:
     @property
     def n_blocks(self) -> int:
         return len(self.shape)
+
+    @property
+    def param_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of ``[F_1, ..., F_M]``."""
+        return [(n, self.rank) for n in self.shape]
 
     @property
     def n_params(self) -> int:

@@ -29,6 +29,7 @@ def _explicit_jacobian(param, params, b):
 def test_blocks_describe_the_jacobian(param):
     rng = np.random.RandomState(0)
     params = param.initialize(rng)
+    assert [p.shape for p in params] == param.param_shapes
     W = param.to_tensor(params)
     assert W.shape == param.shape
     for b in range(param.n_blocks):

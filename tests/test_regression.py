@@ -58,7 +58,7 @@ def _input_space_error(est, teacher):
     return np.linalg.norm(est.coef_ - truth) / np.linalg.norm(truth)
 
 
-@pytest.mark.parametrize("setting", ["S1", "S2", "S3", "S4", "T1", "T3"])
+@pytest.mark.parametrize("setting", ["S1", "S2", "S3", "S4", "T1", "T2", "T3", "T4"])
 def test_estimation_error_falls_as_n_grows(setting):
     sizes = (300, 1200, 4800)
     errors = []
@@ -139,23 +139,15 @@ def test_float32_input(rng):
                                rtol=1e-4, atol=1e-4)
 
 
-def test_large_feature_count_uses_features_path(rng):
+def test_large_feature_count_uses_features_path(monkeypatch):
     """L * P above the Gram limit: fitted on Z itself, same answers."""
     from sktensorcnn import datafits
 
     X, y, teacher = make_cnn_regression("S3", n_samples=300, random_state=0)
     kw = dict(teacher.params, tol=1e-12, max_iter=300, random_state=0)
     a = CNNRegressor(**kw).fit(X, y)
-    limit = datafits.GRAM_MAX_FEATURES
-    try:
-        datafits.GRAM_MAX_FEATURES = 1
-        import sktensorcnn._base as base
-
-        base.GRAM_MAX_FEATURES = 1
-        b = CNNRegressor(**kw).fit(X, y)
-    finally:
-        datafits.GRAM_MAX_FEATURES = limit
-        base.GRAM_MAX_FEATURES = limit
+    monkeypatch.setattr(datafits, "GRAM_MAX_FEATURES", 1)
+    b = CNNRegressor(**kw).fit(X, y)
     np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-5, atol=1e-6)
 
 
@@ -235,3 +227,29 @@ def test_input_errors(rng):
 
     with pytest.raises(NotFittedError):
         CNNRegressor().predict(X)
+
+
+def test_custom_setting_dict():
+    setting = dict(input_shape=(9, 9), kernel_size=(3, 3), pool_size=(3, 3),
+                   n_kernels=2, ranks=(2, 2, 1))
+    X, y, teacher = make_cnn_regression(setting, n_samples=400, noise=0.1,
+                                        random_state=0)
+    assert X.shape == (400, 9, 9) and teacher.ranks == (2, 2, 1)
+    est = TuckerCNNRegressor(**teacher.params).fit(X, y)
+    assert est.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="missing the key"):
+        make_cnn_regression(dict(input_shape=(9, 9)))
+    with pytest.raises(ValueError, match="setting='S9' is unknown"):
+        make_cnn_regression("S9")
+
+
+def test_cp_teacher_is_recovered():
+    setting = dict(input_shape=(10, 10, 8), kernel_size=(5, 5, 3), pool_size=3,
+                   n_kernels=3, rank=2)
+    X, y, teacher = make_cnn_regression(setting, n_samples=3000, noise=0.5,
+                                        random_state=0)
+    assert teacher.params["rank"] == 2
+    est = CPCNNRegressor(**teacher.params, random_state=0).fit(X, y)
+    assert _input_space_error(est, teacher) < 0.1
+    with pytest.raises(ValueError, match="both 'ranks'"):
+        make_cnn_regression(dict(setting, ranks=(2, 2, 2, 1)))

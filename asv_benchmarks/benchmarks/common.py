@@ -25,19 +25,14 @@ def inputs(name, dtype=np.float64, n=N_SAMPLES):
     return rng.standard_normal((n, *shape), dtype=np.float64).astype(dtype, copy=False)
 
 
-def regression_problem(name, n=N_SAMPLES):
-    """Data from a Tucker teacher of ranks (2, 2, 2, 1) in the given geometry."""
-    if name == "S1":
-        X, y, _ = make_cnn_regression("S1", n_samples=n, random_state=0)
-        return X, y
-    g = geometry(name)
-    rng = np.random.default_rng(1)
-    X = inputs(name, n=n)
-    from sktensorcnn import conv_pool_features
-
-    w = rng.standard_normal(g.n_features)
-    y = np.empty(n)
-    for start in range(0, n, 1000):
-        Z = conv_pool_features(X[start:start + 1000], g)
-        y[start:start + 1000] = Z.reshape(len(Z), -1) @ w
-    return X, y + rng.standard_normal(n)
+def regression_problem(name, teacher="tucker", n=N_SAMPLES):
+    """Data from a teacher with 2 kernels: Tucker ranks (2, 2, 2, 1) or CP rank 2."""
+    shape, kernel, pool = GEOMETRIES[name]
+    setting = dict(input_shape=shape, kernel_size=kernel, pool_size=pool,
+                   n_kernels=2)
+    if teacher == "cp":
+        setting["rank"] = 2
+    else:
+        setting["ranks"] = (2, 2, 2, 1)
+    X, y, _ = make_cnn_regression(setting, n_samples=n, random_state=0)
+    return X, y
