@@ -2,9 +2,10 @@
 
 An estimator is thin: it validates the input, builds the geometry, the weight
 parametrization, the data term and the solver, runs the solver and exposes the
-fitted network.  Subclasses say only how the kernel tensor is constrained
-(:meth:`_make_parametrization`) and how fitted parameters map back to kernels
-(:meth:`_export_network`).
+fitted network.  A kernel-structure mixin (:mod:`sktensorcnn.kernel_structures`)
+says how the kernel tensor is constrained (``_make_parametrization``) and how
+fitted parameters map back to kernels (``_export_network``); the task class says
+what is predicted.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ _per_mode_int = [Interval(Integral, 1, None, closed="left"), tuple, list]
 class BaseTensorCNN(BaseEstimator):
     """Base class of the convolution -> pooling -> fully-connected estimators."""
 
-    #: Starts used by ``n_init='auto'`` when the fit runs on sufficient statistics.
+    #: Starts used by ``n_init='auto'`` when the fit runs on sufficient statistics
+    #: (set by the kernel structure, see :mod:`sktensorcnn.kernel_structures`).
     _auto_n_init = 4
 
     _parameter_constraints: dict = {
@@ -273,18 +275,6 @@ class BaseTensorCNN(BaseEstimator):
         if self.channel_axis == -1:
             coef = np.moveaxis(coef, -1, 0)
         return X.reshape(X.shape[0], -1) @ coef.ravel() + self.intercept_
-
-    # ------------------------------------------------------------ network
-    def _kernel_layout(self, stacked: np.ndarray, geometry) -> np.ndarray:
-        """``(l_1..l_N, [C], K)`` stacked kernels -> ``kernels_`` ``(K, [C], l...)``."""
-        kernels = np.moveaxis(stacked, -1, 0)
-        if geometry.n_channels is not None:
-            kernels = np.moveaxis(kernels, -1, 1)
-        return kernels
-
-    def _fc_layout(self, V: np.ndarray, geometry) -> np.ndarray:
-        """``(P, K)`` FC columns -> ``fc_weights_`` ``(K, p_1, ..., p_N)``."""
-        return V.T.reshape(-1, *geometry.pooled_shape)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

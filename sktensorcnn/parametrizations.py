@@ -75,6 +75,28 @@ def _reduce_cells(V: np.ndarray, n_cells: int, cell_factor: np.ndarray) -> np.nd
     return (V.reshape(-1, n_cells) @ cell_factor).reshape(k, -1)
 
 
+class _CellReduction:
+    """Memo of ``_reduce_cells`` for the last two inputs.
+
+    Within an ALS sweep every block but the cell factor's starts from the same
+    ``V x_last F_last^T`` of the same (large) ``V``: computing it once per sweep
+    instead of once per block saves whole passes over the features.  Arrays are
+    matched by identity; the parametrizations never modify them in place.
+    """
+
+    def __init__(self, n_cells: int):
+        self.n_cells = n_cells
+        self.entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def __call__(self, V: np.ndarray, cell_factor: np.ndarray) -> np.ndarray:
+        for v, f, out in self.entries:
+            if v is V and f is cell_factor:
+                return out
+        out = _reduce_cells(V, self.n_cells, cell_factor)
+        self.entries = [(V, cell_factor, out), *self.entries[:1]]
+        return out
+
+
 def _cell_block(n_kernel_entries: int, n_cells: int, C: np.ndarray) -> Block:
     """Block of the cell-mode factor ``F`` with ``unfold(W, last) = F @ C``."""
 
@@ -112,6 +134,7 @@ class TuckerWeight:
     def __init__(self, shape, ranks):
         self.shape = tuple(shape)
         self.ranks = tuple(ranks)
+        self._reduce = _CellReduction(self.shape[-1])
 
     @property
     def n_blocks(self) -> int:
@@ -121,6 +144,16 @@ class TuckerWeight:
     def param_shapes(self) -> list[tuple[int, ...]]:
         """Shapes of ``[F_1, ..., F_M, G]``."""
         return [(n, r) for n, r in zip(self.shape, self.ranks)] + [self.ranks]
+
+    @property
+    def sweep_order(self) -> list[int]:
+        """Core, kernel-mode factors, then the cell factor ``F_M``: every block
+        before ``F_M`` shares one reduction of the features by ``F_M``."""
+        M = len(self.shape)
+        return [M, *range(M - 1), M - 1]
+
+    def normalize(self, params) -> None:
+        """Nothing to do: :meth:`set_block` keeps the factors orthonormal."""
 
     @property
     def n_params(self) -> int:
@@ -157,7 +190,7 @@ class TuckerWeight:
         reduced_shape = (*kernel_shape, core.shape[-1])
 
         def reduce(V):
-            return _reduce_cells(V, n_cells, factors[-1]).reshape(-1, *reduced_shape)
+            return self._reduce(V, factors[-1]).reshape(-1, *reduced_shape)
 
         if b == len(factors):
             def apply_jacobian(V):
@@ -195,9 +228,9 @@ class CPWeight:
     """``W = sum_r F_1[:, r] (outer) ... (outer) F_M[:, r]``.
 
     Parameters are ``[F_1, ..., F_M]``.  With two modes this is a rank-``R`` matrix
-    factorization, the dense CNN with ``R`` kernels.  After each update the columns
-    are rescaled to equal norms across factors, which leaves ``W`` unchanged and
-    stops the scaling freedom from drifting.
+    factorization, the dense CNN with ``R`` kernels.  After each sweep
+    (:meth:`normalize`) the columns are rescaled to equal norms across factors,
+    which leaves ``W`` unchanged and stops the scaling freedom from drifting.
 
     Parameters
     ----------
@@ -209,6 +242,7 @@ class CPWeight:
     def __init__(self, shape, rank):
         self.shape = tuple(shape)
         self.rank = int(rank)
+        self._reduce = _CellReduction(self.shape[-1])
 
     @property
     def n_blocks(self) -> int:
@@ -218,6 +252,15 @@ class CPWeight:
     def param_shapes(self) -> list[tuple[int, ...]]:
         """Shapes of ``[F_1, ..., F_M]``."""
         return [(n, self.rank) for n in self.shape]
+
+    @property
+    def sweep_order(self) -> list[int]:
+        """Kernel-mode factors, then the cell factor (see TuckerWeight)."""
+        return list(range(len(self.shape)))
+
+    def normalize(self, params) -> None:
+        """Rescale the columns to equal norms across factors (``W`` unchanged)."""
+        params[:] = self._balance(params)
 
     @property
     def n_params(self) -> int:
@@ -276,7 +319,7 @@ class CPWeight:
 
         def apply_jacobian(V):
             k = V.shape[0]
-            U = _reduce_cells(V, n_cells, params[-1]).reshape(k, *reduced_shape)
+            U = self._reduce(V, params[-1]).reshape(k, *reduced_shape)
             U = np.moveaxis(U, 1 + b, 1).reshape(k, self.shape[b], -1, self.rank)
             return np.einsum("kasr,sr->kar", U, others_kr).reshape(k, -1)
 
@@ -284,7 +327,6 @@ class CPWeight:
 
     def set_block(self, params, b: int, theta: np.ndarray) -> None:
         params[b] = theta.reshape(params[b].shape)
-        params[:] = self._balance(params)
 
     @staticmethod
     def _balance(factors):

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
-import numpy as np
-import tensorly as tl
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import Interval
 
 from ._base import BaseTensorCNN
-from .geometry import ConvPoolGeometry
-from .parametrizations import CPWeight, TuckerWeight
+from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 
 __all__ = ["CNNRegressor", "TuckerCNNRegressor", "CPCNNRegressor"]
 
@@ -105,16 +99,25 @@ _COMMON_ATTRS_DOC = """
 """
 
 
-def _resolve_output_rank(requested: int, n_kernels, n_cells: int, exact: bool):
-    """Output rank and number of kernels."""
-    if n_kernels is None:
-        rank = min(requested, n_cells) if not exact else requested
-        return rank, rank
-    rank = requested if exact else min(requested, n_kernels, n_cells)
-    return rank, n_kernels
+
+class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
+    """Squared loss; predictions are the network's output."""
+
+    def predict(self, X):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *input_shape_)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self._decision(X)
 
 
-class CNNRegressor(RegressorMixin, BaseTensorCNN):
+class CNNRegressor(DenseKernels, _TensorCNNRegressor):
     """Convolution -> average pooling -> fully-connected regressor, dense kernels.
 
     ``y_hat = sum_k <avgpool(conv(X, A_k)), B_k> + b`` with ``n_kernels`` dense
@@ -129,9 +132,8 @@ class CNNRegressor(RegressorMixin, BaseTensorCNN):
 
     _parameter_constraints = {
         **BaseTensorCNN._parameter_constraints,
-        "n_kernels": [Interval(Integral, 1, None, closed="left")],
+        **DenseKernels._structure_constraints,
     }
-    _auto_n_init = 1
 
     def __init__(
         self, n_kernels=1, *, kernel_size=3, stride=1, padding="valid",
@@ -148,37 +150,8 @@ class CNNRegressor(RegressorMixin, BaseTensorCNN):
         )
         self.n_kernels = n_kernels
 
-    def _make_parametrization(self, geometry: ConvPoolGeometry):
-        self.n_kernels_ = self.n_kernels
-        return CPWeight((geometry.n_kernel_entries, geometry.n_cells), self.n_kernels)
 
-    def _export_network(self, params, geometry):
-        kernels, fc = params
-        stacked = kernels.reshape(*geometry.kernel_modes, self.n_kernels_)
-        self.kernels_ = self._kernel_layout(stacked, geometry)
-        self.fc_weights_ = self._fc_layout(fc, geometry)
-
-    def _count_params(self, geometry):
-        return self.n_kernels_ * (geometry.n_kernel_entries + geometry.n_cells)
-
-    def _model_complexity(self, geometry):
-        return self.n_kernels_ * (geometry.n_cells + geometry.n_kernel_entries + 1)
-
-    def predict(self, X):
-        """Predict targets.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, *input_shape_)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        return self._decision(X)
-
-
-class TuckerCNNRegressor(CNNRegressor):
+class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
     """CNN regressor whose stacked kernel tensor has low Tucker rank.
 
     The kernels, stacked into ``A_stack`` of shape ``(l_1, ..., l_N, [C], K)``, are
@@ -202,10 +175,8 @@ class TuckerCNNRegressor(CNNRegressor):
 
     _parameter_constraints = {
         **BaseTensorCNN._parameter_constraints,
-        "ranks": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "n_kernels": [Interval(Integral, 1, None, closed="left"), None],
+        **TuckerKernels._structure_constraints,
     }
-    _auto_n_init = BaseTensorCNN._auto_n_init
 
     def __init__(
         self, ranks=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
@@ -214,90 +185,17 @@ class TuckerCNNRegressor(CNNRegressor):
         n_init="auto", random_state=None, verbose=0, warm_start=False,
     ):
         super().__init__(
-            n_kernels=n_kernels, kernel_size=kernel_size, stride=stride,
-            padding=padding, pool_size=pool_size, pool_stride=pool_stride,
-            channel_axis=channel_axis, activation=activation, solver=solver,
-            alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
-            n_init=n_init, random_state=random_state, verbose=verbose,
-            warm_start=warm_start,
+            kernel_size=kernel_size, stride=stride, padding=padding,
+            pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
+            activation=activation, solver=solver, alpha=alpha,
+            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
+            random_state=random_state, verbose=verbose, warm_start=warm_start,
         )
         self.ranks = ranks
-
-    def _resolved_ranks(self, geometry: ConvPoolGeometry):
-        """Tucker ranks of ``W`` (kernel modes, then output) and ``K``."""
-        modes = geometry.kernel_modes
-        names = [f"l_{j + 1}={m}" for j, m in enumerate(geometry.kernel_size)]
-        if geometry.n_channels is not None:
-            names.append(f"C={geometry.n_channels}")
-        if isinstance(self.ranks, Integral):
-            ranks = [min(int(self.ranks), m) for m in modes]
-            out, K = _resolve_output_rank(
-                int(self.ranks), self.n_kernels, geometry.n_cells, exact=False
-            )
-            return (*ranks, out), K
-        ranks = tuple(int(r) for r in self.ranks)
-        if len(ranks) != len(modes) + 1:
-            raise ValueError(
-                f"ranks={tuple(self.ranks)!r} has {len(ranks)} entries; give "
-                f"{len(modes) + 1}: one per kernel mode ({', '.join(names)}) and the "
-                "output rank R_{N+1} last."
-            )
-        if any(r < 1 for r in ranks):
-            raise ValueError(f"ranks={ranks!r}: every rank must be >= 1.")
-        for j, (r, m) in enumerate(zip(ranks, modes)):
-            if r > m:
-                raise ValueError(
-                    f"ranks[{j}]={r} exceeds the size of kernel mode {names[j]}; "
-                    f"use ranks[{j}] <= {m}."
-                )
-        out, K = _resolve_output_rank(
-            ranks[-1], self.n_kernels, geometry.n_cells, exact=True
-        )
-        if out > K:
-            raise ValueError(
-                f"ranks[-1]={out} (output rank R_{{N+1}}) exceeds "
-                f"n_kernels={K}; use ranks[-1] <= n_kernels."
-            )
-        if out > geometry.n_cells:
-            raise ValueError(
-                f"ranks[-1]={out} exceeds the P={geometry.n_cells} pooled cells, "
-                "beyond which extra kernels are pure redundancy; use ranks[-1] <= "
-                f"{geometry.n_cells}."
-            )
-        return ranks, K
-
-    def _make_parametrization(self, geometry: ConvPoolGeometry):
-        ranks, self.n_kernels_ = self._resolved_ranks(geometry)
-        return TuckerWeight(geometry.weight_shape, ranks)
-
-    def _export_network(self, params, geometry):
-        *factors, fc, core = params
-        out_rank = core.shape[-1]
-        mixing = np.eye(self.n_kernels_, out_rank)
-        stacked = tl.tucker_to_tensor((core, [*factors, mixing]))
-        self.kernels_ = self._kernel_layout(stacked, geometry)
-        self.fc_weights_ = self._fc_layout(fc @ mixing.T, geometry)
-        self.core_ = core
-        self.factors_ = [*factors, mixing]
-        self.ranks_ = tuple(core.shape)
-
-    def _count_params(self, geometry):
-        ranks, K = self.ranks_, self.n_kernels_
-        kernel = int(np.prod(ranks)) + sum(
-            m * r for m, r in zip((*geometry.kernel_modes, K), ranks)
-        )
-        return kernel + K * geometry.n_cells
-
-    def _model_complexity(self, geometry):
-        ranks = self.ranks_
-        return (
-            int(np.prod(ranks))
-            + sum(m * r for m, r in zip(geometry.kernel_modes, ranks))
-            + ranks[-1] * geometry.n_cells
-        )
+        self.n_kernels = n_kernels
 
 
-class CPCNNRegressor(CNNRegressor):
+class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
     """CNN regressor whose stacked kernel tensor has low CP rank.
 
     ``A_stack = sum_r u_1r (outer) ... (outer) u_Nr [(outer) u_Cr] (outer) h_r``:
@@ -316,10 +214,8 @@ class CPCNNRegressor(CNNRegressor):
 
     _parameter_constraints = {
         **BaseTensorCNN._parameter_constraints,
-        "rank": [Interval(Integral, 1, None, closed="left")],
-        "n_kernels": [Interval(Integral, 1, None, closed="left"), None],
+        **CPKernels._structure_constraints,
     }
-    _auto_n_init = BaseTensorCNN._auto_n_init
 
     def __init__(
         self, rank=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
@@ -328,42 +224,14 @@ class CPCNNRegressor(CNNRegressor):
         n_init="auto", random_state=None, verbose=0, warm_start=False,
     ):
         super().__init__(
-            n_kernels=n_kernels, kernel_size=kernel_size, stride=stride,
-            padding=padding, pool_size=pool_size, pool_stride=pool_stride,
-            channel_axis=channel_axis, activation=activation, solver=solver,
-            alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
-            n_init=n_init, random_state=random_state, verbose=verbose,
-            warm_start=warm_start,
+            kernel_size=kernel_size, stride=stride, padding=padding,
+            pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
+            activation=activation, solver=solver, alpha=alpha,
+            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
+            random_state=random_state, verbose=verbose, warm_start=warm_start,
         )
         self.rank = rank
-
-    def _make_parametrization(self, geometry: ConvPoolGeometry):
-        K = self.rank if self.n_kernels is None else self.n_kernels
-        if self.rank > K:
-            raise ValueError(
-                f"rank={self.rank} exceeds n_kernels={K}; use rank <= n_kernels "
-                "(or n_kernels=None for n_kernels=rank)."
-            )
-        self.n_kernels_ = K
-        return CPWeight(geometry.weight_shape, self.rank)
-
-    def _export_network(self, params, geometry):
-        *factors, fc = params
-        mixing = np.eye(self.n_kernels_, self.rank)
-        stacked = tl.cp_to_tensor((None, [*factors, mixing]))
-        self.kernels_ = self._kernel_layout(stacked, geometry)
-        self.fc_weights_ = self._fc_layout(fc @ mixing.T, geometry)
-        self.factors_ = [*factors, mixing]
-
-    def _count_params(self, geometry):
-        K = self.n_kernels_
-        return self.rank * (sum(geometry.kernel_modes) + K) + K * geometry.n_cells
-
-    def _model_complexity(self, geometry):
-        n_modes = len(geometry.kernel_modes)
-        return self.rank ** (n_modes + 1) + self.rank * (
-            sum(geometry.kernel_modes) + geometry.n_cells
-        )
+        self.n_kernels = n_kernels
 
 
 for _cls in (CNNRegressor, TuckerCNNRegressor, CPCNNRegressor):

@@ -5,6 +5,7 @@ from sktensorcnn.datafits import squared_datafit
 from sktensorcnn.datasets import make_cnn_regression
 from sktensorcnn.parametrizations import CPWeight, TuckerWeight
 from sktensorcnn.solvers import alternating_least_squares, lbfgs
+from sktensorcnn.solvers._result import ridge_objective
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,10 @@ def test_als_never_increases_and_lbfgs_reaches_it(problem, param, alpha):
     curve = np.array(als.loss_curve)
     assert np.all(np.diff(curve) <= 1e-9 * curve[:-1])
     assert als.objective == curve[-1]
+    # the objective read off the normal equations is the true one
+    w = param.to_tensor(als.params).ravel()
+    assert als.objective == pytest.approx(ridge_objective(datafit, w, alpha)[0],
+                                          rel=1e-9, abs=1e-12)
     bfgs = lbfgs(datafit, param, [p.copy() for p in als.params], alpha=alpha,
                  max_iter=500, tol=1e-12)
     # ALS ends at a stationary point: L-BFGS from there finds nothing lower
