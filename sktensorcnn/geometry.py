@@ -293,6 +293,21 @@ class ConvPoolGeometry:
             bounds.append(np.stack([first, first + s * (q - 1)], axis=-1))
         return tuple(bounds)
 
+    def pooling_matrices(self) -> list[np.ndarray]:
+        """Average pooling along each mode as a matrix ``(p_j, m_j)``.
+
+        ``pool(H) = H x_1 Pool_1 ... x_N Pool_N``; its transpose spreads a weight on
+        the pooled cells back to the convolution outputs.
+        """
+        mats = []
+        for m, p, q, t in zip(
+            self.conv_shape, self.pooled_shape, self.pool_size, self.pool_stride
+        ):
+            start = t * np.arange(p)[:, None]
+            pos = np.arange(m)[None, :]
+            mats.append(((pos >= start) & (pos < start + q)) / q)
+        return mats
+
     def positioning_matrices(self) -> list[np.ndarray]:
         """The averaging-positioning tensors ``UF_j`` of the paper, per mode.
 

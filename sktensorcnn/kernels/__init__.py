@@ -10,9 +10,9 @@ import numba
 import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
-from . import _cpu
+from . import _cpu, _cpu_network
 
-__all__ = ["conv_pool_features"]
+__all__ = ["conv_pool_features", "network_forward", "network_squared_loss_grad"]
 
 
 def _pad_to_4(values, fill) -> np.ndarray:
@@ -92,3 +92,57 @@ def conv_pool_features(
         Z10,
     )
     return out
+
+
+def _canonical(geometry: ConvPoolGeometry):
+    """Shapes of the 4-mode layout: leading size-1 modes, channel axis always."""
+    ones = (1,) * (MAX_SPATIAL_MODES - geometry.n_modes)
+    C = geometry.n_channels or 1
+    return ones, C
+
+
+def _network_args(X, kernels, Bt, geometry):
+    ones, C = _canonical(geometry)
+    n, K = X.shape[0], kernels.shape[0]
+    X6 = np.ascontiguousarray(X).reshape(n, C, *ones, *geometry.sample_shape)
+    A6 = np.ascontiguousarray(kernels).reshape(K, C, *ones, *geometry.kernel_size)
+    Bt5 = np.ascontiguousarray(Bt).reshape(K, *ones, *geometry.conv_shape)
+    common = (
+        _pad_to_4([lo for lo, _ in geometry.padding], 0),
+        _pad_to_4(geometry.padded_shape, 1),
+        _pad_to_4(geometry.stride, 1),
+        max(1, min(n, numba.get_num_threads())),
+    )
+    return X6, A6, Bt5, common
+
+
+def network_forward(
+    X: np.ndarray, kernels: np.ndarray, Bt: np.ndarray, intercept: float,
+    geometry: ConvPoolGeometry, code: int,
+) -> np.ndarray:
+    """``<Bt, act(conv(X_i, kernels))> + intercept`` for every sample.
+
+    ``kernels`` ``(K, [C], l...)`` float64, ``Bt`` ``(K, m...)`` the FC weights
+    spread onto the convolution outputs (see :mod:`sktensorcnn.network`).
+    """
+    X6, A6, Bt5, (pad, padded, stride, n_blocks) = _network_args(
+        X, kernels, Bt, geometry
+    )
+    return _cpu_network.network_forward(
+        X6, A6, Bt5, intercept, code, pad, padded, stride, n_blocks
+    )
+
+
+def network_squared_loss_grad(
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray, kernels: np.ndarray,
+    Bt: np.ndarray, intercept: float, geometry: ConvPoolGeometry, code: int,
+):
+    """Weighted squared loss, ``dkernels``, ``D`` (unpooled FC gradient), ``db``."""
+    X6, A6, Bt5, (pad, padded, stride, n_blocks) = _network_args(
+        X, kernels, Bt, geometry
+    )
+    loss, dA, D, db = _cpu_network.network_squared_loss_grad(
+        X6, np.asarray(y, np.float64), np.asarray(weights, np.float64), A6, Bt5,
+        intercept, code, pad, padded, stride, n_blocks,
+    )
+    return (loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db)

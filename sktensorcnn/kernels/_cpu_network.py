@@ -1,0 +1,190 @@
+"""numba CPU kernels of the nonlinear network: convolution, activation, and the
+backward pass, fused per sample.
+
+Layout as in :mod:`._cpu`: samples ``(n, C, d1, d2, d3, d4)`` with missing modes of
+size 1 in front; kernels ``A`` ``(K, C, l1, l2, l3, l4)``.  Average pooling and
+the fully-connected layer are linear, so they are folded into one weight on the
+convolution outputs, ``Bt[k, t] = sum over cells r containing t of B[k, r] / q``:
+the output is ``<Bt, act(conv(X, A))> + b``, and the FC gradient is the pooling of
+``D = sum_i g_i act(conv(X_i, A))``, done once per call by the caller.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(inline="always")
+def _act(code, y):
+    """Activation value and derivative at ``y`` (codes: see activations.py)."""
+    if code == 0:  # identity
+        return y, 1.0
+    if code == 1:  # relu
+        return (y, 1.0) if y > 0.0 else (0.0, 0.0)
+    if code == 2:  # tanh
+        v = np.tanh(y)
+        return v, 1.0 - v * v
+    if code == 3:  # sigmoid
+        v = 0.5 * (1.0 + np.tanh(0.5 * y))
+        return v, v * (1.0 - v)
+    if code == 4:  # softplus
+        s = 0.5 * (1.0 + np.tanh(0.5 * y))
+        v = max(y, 0.0) + np.log1p(np.exp(-abs(y)))
+        return v, s
+    # squared relu
+    return (y * y, 2.0 * y) if y > 0.0 else (0.0, 0.0)
+
+
+@njit(cache=True)
+def _load_padded(Pbuf, X, i, pad_before):
+    """``Pbuf[c] = X[i, c]`` zero-padded (``Pbuf`` zeroed by the caller once)."""
+    C = X.shape[1]
+    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
+    o1, o2, o3, o4 = pad_before[0], pad_before[1], pad_before[2], pad_before[3]
+    for c in range(C):
+        for y1 in range(d1):
+            for y2 in range(d2):
+                for y3 in range(d3):
+                    row = Pbuf[c, o1 + y1, o2 + y2, o3 + y3, o4:o4 + d4]
+                    src = X[i, c, y1, y2, y3]
+                    for y4 in range(d4):
+                        row[y4] = src[y4]
+
+
+@njit(cache=True)
+def _convolve(Y, Pbuf, A, stride):
+    """``Y[k, t] = sum_{c, a} A[k, c, a] Pbuf[c, t * s + a]`` by shifted row axpys."""
+    K, C = A.shape[0], A.shape[1]
+    l1, l2, l3, l4 = A.shape[2], A.shape[3], A.shape[4], A.shape[5]
+    m1, m2, m3, m4 = Y.shape[1], Y.shape[2], Y.shape[3], Y.shape[4]
+    s1, s2, s3, s4 = stride[0], stride[1], stride[2], stride[3]
+    Y[:] = 0.0
+    for k in range(K):
+        for c in range(C):
+            for a1 in range(l1):
+                for a2 in range(l2):
+                    for a3 in range(l3):
+                        for a4 in range(l4):
+                            w = A[k, c, a1, a2, a3, a4]
+                            for t1 in range(m1):
+                                for t2 in range(m2):
+                                    for t3 in range(m3):
+                                        out = Y[k, t1, t2, t3]
+                                        src = Pbuf[c, t1 * s1 + a1, t2 * s2 + a2,
+                                                   t3 * s3 + a3, a4::s4]
+                                        for t4 in range(m4):
+                                            out[t4] += w * src[t4]
+
+
+@njit(cache=True)
+def _correlate_into(dA, dY, Pbuf, stride):
+    """``dA[k, c, a] += sum_t dY[k, t] Pbuf[c, t * s + a]`` by row dot products."""
+    K, C = dA.shape[0], dA.shape[1]
+    l1, l2, l3, l4 = dA.shape[2], dA.shape[3], dA.shape[4], dA.shape[5]
+    m1, m2, m3, m4 = dY.shape[1], dY.shape[2], dY.shape[3], dY.shape[4]
+    s1, s2, s3, s4 = stride[0], stride[1], stride[2], stride[3]
+    for k in range(K):
+        for c in range(C):
+            for a1 in range(l1):
+                for a2 in range(l2):
+                    for a3 in range(l3):
+                        for a4 in range(l4):
+                            acc = 0.0
+                            for t1 in range(m1):
+                                for t2 in range(m2):
+                                    for t3 in range(m3):
+                                        g = dY[k, t1, t2, t3]
+                                        src = Pbuf[c, t1 * s1 + a1, t2 * s2 + a2,
+                                                   t3 * s3 + a3, a4::s4]
+                                        for t4 in range(m4):
+                                            acc += g[t4] * src[t4]
+                            dA[k, c, a1, a2, a3, a4] += acc
+
+
+@njit(parallel=True, cache=True)
+def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride, n_blocks):
+    """Outputs ``<Bt, act(conv(X_i, A))> + b`` of every sample."""
+    n, C = X.shape[0], X.shape[1]
+    K = A.shape[0]
+    m1, m2, m3, m4 = Bt.shape[1], Bt.shape[2], Bt.shape[3], Bt.shape[4]
+    out = np.empty(n)
+    for block in prange(n_blocks):
+        Pbuf = np.zeros((C, padded_shape[0], padded_shape[1], padded_shape[2],
+                         padded_shape[3]))
+        Y = np.empty((K, m1, m2, m3, m4))
+        for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
+            _load_padded(Pbuf, X, i, pad_before)
+            _convolve(Y, Pbuf, A, stride)
+            acc = 0.0
+            for k in range(K):
+                for t1 in range(m1):
+                    for t2 in range(m2):
+                        for t3 in range(m3):
+                            for t4 in range(m4):
+                                v, _ = _act(code, Y[k, t1, t2, t3, t4])
+                                acc += Bt[k, t1, t2, t3, t4] * v
+            out[i] = acc + b
+    return out
+
+
+@njit(parallel=True, cache=True)
+def network_squared_loss_grad(
+    X, y, weights, A, Bt, b, code, pad_before, padded_shape, stride, n_blocks
+):
+    """Weighted squared loss and its gradients, one fused pass over the samples.
+
+    Loss ``1/2 sum_i w_i (yhat_i - y_i)^2`` (weights summing to 1).  Returns the
+    loss, ``dA`` (shape of ``A``), ``D = sum_i g_i act(conv(X_i))`` (to be pooled
+    into the FC gradient) and ``db``, with ``g_i = w_i (yhat_i - y_i)``.  Each
+    thread accumulates its own block; blocks are summed in order, so results are
+    deterministic for a given thread count.
+    """
+    n, C = X.shape[0], X.shape[1]
+    K = A.shape[0]
+    m1, m2, m3, m4 = Bt.shape[1], Bt.shape[2], Bt.shape[3], Bt.shape[4]
+    losses = np.zeros(n_blocks)
+    dbs = np.zeros(n_blocks)
+    dAs = np.zeros((n_blocks, K, C, A.shape[2], A.shape[3], A.shape[4], A.shape[5]))
+    Ds = np.zeros((n_blocks, K, m1, m2, m3, m4))
+    for block in prange(n_blocks):
+        Pbuf = np.zeros((C, padded_shape[0], padded_shape[1], padded_shape[2],
+                         padded_shape[3]))
+        Y = np.empty((K, m1, m2, m3, m4))
+        H = np.empty((K, m1, m2, m3, m4))
+        dY = np.empty((K, m1, m2, m3, m4))
+        dA = dAs[block]
+        D = Ds[block]
+        for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
+            _load_padded(Pbuf, X, i, pad_before)
+            _convolve(Y, Pbuf, A, stride)
+            acc = 0.0
+            for k in range(K):
+                for t1 in range(m1):
+                    for t2 in range(m2):
+                        for t3 in range(m3):
+                            for t4 in range(m4):
+                                v, dv = _act(code, Y[k, t1, t2, t3, t4])
+                                H[k, t1, t2, t3, t4] = v
+                                dY[k, t1, t2, t3, t4] = dv  # derivative, for now
+                                acc += Bt[k, t1, t2, t3, t4] * v
+            residual = acc + b - y[i]
+            g = weights[i] * residual
+            losses[block] += 0.5 * g * residual
+            dbs[block] += g
+            for k in range(K):
+                for t1 in range(m1):
+                    for t2 in range(m2):
+                        for t3 in range(m3):
+                            for t4 in range(m4):
+                                D[k, t1, t2, t3, t4] += g * H[k, t1, t2, t3, t4]
+                                dY[k, t1, t2, t3, t4] *= g * Bt[k, t1, t2, t3, t4]
+            _correlate_into(dA, dY, Pbuf, stride)
+    loss = 0.0
+    db = 0.0
+    dA_total = np.zeros(A.shape)
+    D_total = np.zeros(Bt.shape)
+    for block in range(n_blocks):
+        loss += losses[block]
+        db += dbs[block]
+        dA_total += dAs[block]
+        D_total += Ds[block]
+    return loss, dA_total, D_total, db
