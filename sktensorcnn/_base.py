@@ -3,9 +3,11 @@
 An estimator is thin: it validates the input, builds the geometry, the weight
 parametrization, the data term and the solver, runs the solver and exposes the
 fitted network.  A kernel-structure mixin (:mod:`sktensorcnn.kernel_structures`)
-says how the kernel tensor is constrained (``_make_parametrization``) and how
-fitted parameters map back to kernels (``_export_network``); the task class says
-what is predicted.
+says how the kernel tensor is constrained and how fitted parameters map back to
+kernels; the task class says what is predicted.  With the identity activation the
+network is linear and is fitted on the conv-pool features (``_fit_linear``); with
+any other it is trained through the numba forward/backward kernels
+(``_fit_network``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -25,10 +27,13 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
+from .activations import ACTIVATIONS
 from .datafits import GramSquared, squared_datafit
 from .features import features_to_input_space
 from .geometry import ConvPoolGeometry
-from .solvers import alternating_least_squares, lbfgs
+from .kernel_structures import _kernel_layout, _stacked_layout
+from .network import network_predict, network_squared_loss
+from .solvers import alternating_least_squares, lbfgs, minimize_lbfgs
 from .solvers.als import solve_psd
 
 _SOLVERS = {"als": alternating_least_squares, "lbfgs": lbfgs}
@@ -58,13 +63,14 @@ class BaseTensorCNN(BaseEstimator):
         "pool_size": list(_per_mode_int),
         "pool_stride": [*_per_mode_int, None],
         "channel_axis": [Options(Integral, {1, -1}), None],
-        "activation": [StrOptions({"identity"})],
+        "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions({"auto", "als", "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"spectral", "random"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -86,6 +92,7 @@ class BaseTensorCNN(BaseEstimator):
         max_iter=200,
         tol=1e-6,
         n_init="auto",
+        init="spectral",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -103,6 +110,7 @@ class BaseTensorCNN(BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.n_init = n_init
+        self.init = init
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -163,8 +171,16 @@ class BaseTensorCNN(BaseEstimator):
 
     # ------------------------------------------------------------ fitting
     def _resolve_solver(self) -> str:
-        """``'auto'``: ALS for the identity activation with the squared loss."""
-        return "als" if self.solver == "auto" else self.solver
+        """``'auto'``: ALS for the identity activation (a linear network fitted on
+        the features), L-BFGS for any other activation."""
+        if self.solver == "auto":
+            return "als" if self.activation == "identity" else "lbfgs"
+        if self.solver == "als" and self.activation != "identity":
+            raise ValueError(
+                f"solver='als' fits the linear network only, not "
+                f"activation={self.activation!r}; use solver='lbfgs' or 'auto'."
+            )
+        return self.solver
 
     def _starts(self, parametrization, datafit, rng):
         """Starting parameters, one per start.
@@ -187,7 +203,11 @@ class BaseTensorCNN(BaseEstimator):
         if n_init == "auto":
             n_init = self._auto_n_init if gram else 1
         start = 0
-        if gram and datafit.gram.shape[0] <= _SPECTRAL_INIT_MAX_FEATURES:
+        if (
+            self.init == "spectral"
+            and gram
+            and datafit.gram.shape[0] <= _SPECTRAL_INIT_MAX_FEATURES
+        ):
             lhs = datafit.gram + self.alpha * np.eye(datafit.gram.shape[0])
             W0 = solve_psd(lhs, datafit.zy).reshape(parametrization.shape)
             yield parametrization.initialize(rng, W0)
@@ -230,47 +250,153 @@ class BaseTensorCNN(BaseEstimator):
             raise ValueError("sample_weight must have at least one positive entry.")
 
         geometry = self._make_geometry(X.shape[1:])
+        solver = self._resolve_solver()
+        rng = check_random_state(self.random_state)
+        self.geometry_ = geometry
+        if self.activation == "identity":
+            result = self._fit_linear(X, y, sample_weight, geometry, solver, rng)
+        else:
+            result = self._fit_network(X, y, sample_weight, geometry, rng)
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter="
+                f"{self.max_iter} iterations of solver '{solver}'; increase "
+                "max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.n_iter_ = result.n_iter
+        self.loss_curve_ = list(result.loss_curve)
+        self.n_params_ = self._count_params(geometry) + int(self.fit_intercept)
+        self.model_complexity_ = self._model_complexity(geometry)
+        return self
+
+    def _fit_linear(self, X, y, sample_weight, geometry, solver, rng):
+        """Identity activation: low-rank regression on the conv-pool features."""
         parametrization = self._make_parametrization(geometry)
         datafit = squared_datafit(
             X, y, geometry, sample_weight=sample_weight,
             fit_intercept=self.fit_intercept,
         )
-        rng = check_random_state(self.random_state)
-        solver = _SOLVERS[self._resolve_solver()]
         result = None
         for params in self._starts(parametrization, datafit, rng):
-            candidate = solver(
+            candidate = _SOLVERS[solver](
                 datafit, parametrization, params, alpha=self.alpha,
                 max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
             )
             # Low-rank fits are non-convex: keep the start that ends lowest.
             if result is None or candidate.objective < result.objective:
                 result = candidate
-        if not result.converged:
-            warnings.warn(
-                f"{type(self).__name__} did not converge in max_iter="
-                f"{self.max_iter} iterations of solver "
-                f"'{self._resolve_solver()}'; increase max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
         W = parametrization.to_tensor(result.params).reshape(geometry.weight_shape)
-        self.geometry_ = geometry
         self.weight_ = W
         self._weight_params = result.params
-        self.n_iter_ = result.n_iter
-        self.loss_curve_ = list(result.loss_curve)
+        self._network_params = None
         self.intercept_ = datafit.intercept(W.ravel()) if self.fit_intercept else 0.0
         coef = features_to_input_space(W.reshape(geometry.feature_shape), geometry)
         self.coef_ = self._to_user_layout(coef)
-        self._export_network(result.params, geometry)
-        self.n_params_ = self._count_params(geometry) + int(self.fit_intercept)
-        self.model_complexity_ = self._model_complexity(geometry)
-        return self
+        self._export_kernels(*self._linear_to_network(result.params, geometry),
+                             geometry)
+        return result
+
+    # ------------------------------------------------------------ any activation
+    def _network_start(self, X, y, sample_weight, kernel_param, geometry, rng, init):
+        """Stacked-kernel parameters, FC weights ``(K, P)`` and intercept."""
+        previous = getattr(self, "_network_params", None)
+        if self.warm_start and previous is not None:
+            shapes = [p.shape for p in previous[:-2]]
+            if shapes == kernel_param.param_shapes:
+                return [p.copy() for p in previous]
+        if init == "spectral":
+            # Start from the fitted linear network (seed 003: the starting point
+            # matters), with a little noise to break the symmetry of kernels that
+            # the linear fit leaves at zero.
+            linear = clone(self).set_params(
+                activation="identity", solver="auto", warm_start=False, verbose=0
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                linear.fit(X, y, sample_weight=sample_weight)
+            kernel_params, fc = linear._linear_to_network(
+                linear._weight_params, geometry
+            )
+            scale = np.sqrt(np.mean([np.mean(p**2) for p in kernel_params]))
+            kernel_params = [
+                p + 1e-2 * scale * rng.standard_normal(p.shape) for p in kernel_params
+            ]
+            return [*kernel_params, fc, np.array([linear.intercept_])]
+        # Random: stacked kernels scaled to the fan-in (He for the ReLU family).
+        kernel_params = kernel_param.initialize(rng)
+        stacked = kernel_param.to_tensor(kernel_params)
+        gain = 2.0 if self.activation in ("relu", "squared_relu") else 1.0
+        target = np.sqrt(gain / geometry.n_kernel_entries)
+        kernel_params[-1] = kernel_params[-1] * (target / (stacked.std() + 1e-300))
+        K = self.n_kernels_
+        fc = rng.standard_normal((K, geometry.n_cells)) / np.sqrt(K * geometry.n_cells)
+        intercept = np.average(y, weights=sample_weight) if self.fit_intercept else 0
+        return [*kernel_params, fc, np.array([float(intercept)])]
+
+    def _fit_network(self, X, y, sample_weight, geometry, rng):
+        """Any activation: L-BFGS on the stacked-kernel factors, FC weights and
+        intercept, through the fused numba forward/backward kernels."""
+        kernel_param = self._make_kernel_parametrization(geometry)
+        n_kernel_params = len(kernel_param.param_shapes)
+        weights = sample_weight / sample_weight.sum()
+        pooled = geometry.pooled_shape
+        K = self.n_kernels_
+
+        def objective(current):
+            kernel_params = current[:n_kernel_params]
+            fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
+            stacked = kernel_param.to_tensor(kernel_params)
+            loss, d_kernels, d_fc, d_intercept = network_squared_loss(
+                X, y, weights, _kernel_layout(stacked, geometry),
+                fc.reshape(K, *pooled), float(intercept[0]) if self.fit_intercept
+                else 0.0, geometry, self.activation,
+            )
+            d_stacked = _stacked_layout(d_kernels, geometry).reshape(1, -1)
+            grads = [
+                kernel_param.block(kernel_params, b).apply_jacobian(d_stacked)[0]
+                for b in range(kernel_param.n_blocks)
+            ]
+            grads = [g.reshape(p.shape) for g, p in zip(grads, kernel_params)]
+            grads += [d_fc.reshape(fc.shape),
+                      np.array([d_intercept if self.fit_intercept else 0.0])]
+            if self.alpha > 0:
+                penalized = range(n_kernel_params + 1)  # not the intercept
+                loss += 0.5 * self.alpha * sum(np.sum(current[j] ** 2)
+                                               for j in penalized)
+                for j in penalized:
+                    grads[j] = grads[j] + self.alpha * current[j]
+            return loss, grads
+
+        # one start by default: each costs full passes of the network over X
+        n_init = 1 if self.n_init == "auto" else self.n_init
+        result = None
+        for start in range(n_init):
+            params = self._network_start(
+                X, y, sample_weight, kernel_param, geometry, rng,
+                init=self.init if start == 0 else "random",
+            )
+            candidate = minimize_lbfgs(objective, params, max_iter=self.max_iter,
+                                       tol=self.tol, verbose=self.verbose)
+            if result is None or candidate.objective < result.objective:
+                result = candidate
+        kernel_params = result.params[:n_kernel_params]
+        fc, intercept = result.params[n_kernel_params:]
+        self._network_params = [p.copy() for p in result.params]
+        self._weight_params = None
+        for name in ("coef_", "weight_"):  # linear-only attributes
+            self.__dict__.pop(name, None)
+        self.intercept_ = float(intercept[0]) if self.fit_intercept else 0.0
+        self._export_kernels(kernel_params, fc, geometry)
+        return result
 
     def _decision(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        if self.activation != "identity":
+            return network_predict(X, self.kernels_, self.fc_weights_,
+                                   self.intercept_, self.geometry_, self.activation)
         coef = self.coef_
         if self.channel_axis == -1:
             coef = np.moveaxis(coef, -1, 0)

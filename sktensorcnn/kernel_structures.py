@@ -1,9 +1,16 @@
 """How the stacked kernel tensor is constrained: dense, Tucker or CP.
 
-Each class here is a mixin that gives an estimator its kernel structure: the
-parametrization of the composite weight ``W`` it fits (see
-:mod:`sktensorcnn.parametrizations`), the mapping of fitted parameters back to a
-network (``kernels_``, ``fc_weights_`` and the factors), and the parameter counts.
+Each class here is a mixin that gives an estimator its kernel structure:
+
+* ``_make_parametrization``: the parametrization of the composite weight ``W``
+  fitted on the conv-pool features when the network is linear;
+* ``_make_kernel_parametrization``: the parametrization of the stacked kernels
+  ``A_stack`` (shape ``(l_1, ..., l_N, [C], K)``) trained with any activation;
+* ``_linear_to_network``: the network (stacked-kernel parameters and FC weights)
+  equivalent to a fitted ``W``, and ``_export_kernels``, which sets ``kernels_``,
+  ``fc_weights_`` and the factors from such a network;
+* the parameter counts.
+
 Regressors and classifiers compose one of them with their task.
 """
 
@@ -16,7 +23,7 @@ import tensorly as tl
 from sklearn.utils._param_validation import Interval
 
 from .geometry import ConvPoolGeometry
-from .parametrizations import CPWeight, TuckerWeight
+from .parametrizations import CPWeight, FullWeight, TuckerWeight
 
 __all__ = ["DenseKernels", "TuckerKernels", "CPKernels"]
 
@@ -26,12 +33,23 @@ def _kernel_layout(stacked: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarra
     kernels = np.moveaxis(stacked, -1, 0)
     if geometry.n_channels is not None:
         kernels = np.moveaxis(kernels, -1, 1)
-    return kernels
+    return np.ascontiguousarray(kernels)
 
 
-def _fc_layout(V: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
-    """``(P, K)`` FC columns -> ``fc_weights_`` ``(K, p_1, ..., p_N)``."""
-    return V.T.reshape(-1, *geometry.pooled_shape)
+def _stacked_layout(kernels: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
+    """Inverse of :func:`_kernel_layout`: ``(K, [C], l...)`` -> ``(l..., [C], K)``."""
+    if geometry.n_channels is not None:
+        kernels = np.moveaxis(kernels, 1, -1)
+    return np.moveaxis(kernels, 0, -1)
+
+
+def _fc_layout(fc: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
+    """``(K, P)`` FC weights -> ``fc_weights_`` ``(K, p_1, ..., p_N)``."""
+    return fc.reshape(-1, *geometry.pooled_shape)
+
+
+def _stacked_shape(geometry: ConvPoolGeometry, n_kernels: int) -> tuple[int, ...]:
+    return (*geometry.kernel_modes, n_kernels)
 
 
 def _resolve_output_rank(requested: int, n_kernels, n_cells: int, exact: bool):
@@ -57,10 +75,16 @@ class DenseKernels:
         self.n_kernels_ = self.n_kernels
         return CPWeight((geometry.n_kernel_entries, geometry.n_cells), self.n_kernels)
 
-    def _export_network(self, params, geometry):
+    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry):
+        self.n_kernels_ = self.n_kernels
+        return FullWeight(_stacked_shape(geometry, self.n_kernels))
+
+    def _linear_to_network(self, params, geometry):
         kernels, fc = params
-        stacked = kernels.reshape(*geometry.kernel_modes, self.n_kernels_)
-        self.kernels_ = _kernel_layout(stacked, geometry)
+        return [kernels.reshape(_stacked_shape(geometry, self.n_kernels_))], fc.T
+
+    def _export_kernels(self, kernel_params, fc, geometry):
+        self.kernels_ = _kernel_layout(kernel_params[0], geometry)
         self.fc_weights_ = _fc_layout(fc, geometry)
 
     def _count_params(self, geometry):
@@ -127,15 +151,22 @@ class TuckerKernels:
         ranks, self.n_kernels_ = self._resolved_ranks(geometry)
         return TuckerWeight(geometry.weight_shape, ranks)
 
-    def _export_network(self, params, geometry):
+    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry):
+        ranks, self.n_kernels_ = self._resolved_ranks(geometry)
+        return TuckerWeight(_stacked_shape(geometry, self.n_kernels_), ranks)
+
+    def _linear_to_network(self, params, geometry):
         *factors, fc, core = params
-        out_rank = core.shape[-1]
-        mixing = np.eye(self.n_kernels_, out_rank)
-        stacked = tl.tucker_to_tensor((core, [*factors, mixing]))
+        mixing = np.eye(self.n_kernels_, core.shape[-1])
+        return [*factors, mixing, core], mixing @ fc.T
+
+    def _export_kernels(self, kernel_params, fc, geometry):
+        *factors, core = kernel_params
+        stacked = tl.tucker_to_tensor((core, factors))
         self.kernels_ = _kernel_layout(stacked, geometry)
-        self.fc_weights_ = _fc_layout(fc @ mixing.T, geometry)
+        self.fc_weights_ = _fc_layout(fc, geometry)
         self.core_ = core
-        self.factors_ = [*factors, mixing]
+        self.factors_ = list(factors)
         self.ranks_ = tuple(core.shape)
 
     def _count_params(self, geometry):
@@ -164,23 +195,33 @@ class CPKernels:
     }
     _auto_n_init = 4
 
-    def _make_parametrization(self, geometry: ConvPoolGeometry):
+    def _resolved_kernels(self) -> int:
         K = self.rank if self.n_kernels is None else self.n_kernels
         if self.rank > K:
             raise ValueError(
                 f"rank={self.rank} exceeds n_kernels={K}; use rank <= n_kernels "
                 "(or n_kernels=None for n_kernels=rank)."
             )
-        self.n_kernels_ = K
+        return K
+
+    def _make_parametrization(self, geometry: ConvPoolGeometry):
+        self.n_kernels_ = self._resolved_kernels()
         return CPWeight(geometry.weight_shape, self.rank)
 
-    def _export_network(self, params, geometry):
+    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry):
+        self.n_kernels_ = self._resolved_kernels()
+        return CPWeight(_stacked_shape(geometry, self.n_kernels_), self.rank)
+
+    def _linear_to_network(self, params, geometry):
         *factors, fc = params
         mixing = np.eye(self.n_kernels_, self.rank)
-        stacked = tl.cp_to_tensor((None, [*factors, mixing]))
+        return [*factors, mixing], mixing @ fc.T
+
+    def _export_kernels(self, kernel_params, fc, geometry):
+        stacked = tl.cp_to_tensor((None, kernel_params))
         self.kernels_ = _kernel_layout(stacked, geometry)
-        self.fc_weights_ = _fc_layout(fc @ mixing.T, geometry)
-        self.factors_ = [*factors, mixing]
+        self.fc_weights_ = _fc_layout(fc, geometry)
+        self.factors_ = list(kernel_params)
 
     def _count_params(self, geometry):
         K = self.n_kernels_

@@ -27,7 +27,7 @@ import tensorly as tl
 from tensorly.decomposition import parafac, tucker
 from tensorly.tenalg import khatri_rao, multi_mode_dot
 
-__all__ = ["Block", "TuckerWeight", "CPWeight"]
+__all__ = ["Block", "FullWeight", "TuckerWeight", "CPWeight"]
 
 
 @dataclass
@@ -114,6 +114,48 @@ def _cell_block(n_kernel_entries: int, n_cells: int, C: np.ndarray) -> Block:
 def _orthonormal(n_rows: int, n_cols: int, rng: np.random.RandomState) -> np.ndarray:
     q, _ = np.linalg.qr(rng.standard_normal((n_rows, n_cols)))
     return q
+
+
+class FullWeight:
+    """An unconstrained tensor: one block, the tensor itself.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    """
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    n_blocks = 1
+    sweep_order = (0,)
+
+    @property
+    def param_shapes(self) -> list[tuple[int, ...]]:
+        return [self.shape]
+
+    @property
+    def n_params(self) -> int:
+        return int(np.prod(self.shape))
+
+    def to_tensor(self, params) -> np.ndarray:
+        return params[0]
+
+    def initialize(self, rng: np.random.RandomState, W0: np.ndarray | None = None):
+        """``W0`` itself, or standard normal entries."""
+        if W0 is not None:
+            return [np.array(W0, dtype=float).reshape(self.shape)]
+        return [rng.standard_normal(self.shape)]
+
+    def block(self, params, b: int) -> Block:
+        return Block(lambda V: V.reshape(V.shape[0], -1),
+                     lambda: np.eye(self.n_params))
+
+    def set_block(self, params, b: int, theta: np.ndarray) -> None:
+        params[0] = theta.reshape(self.shape)
+
+    def normalize(self, params) -> None:
+        """Nothing to normalize."""
 
 
 class TuckerWeight:

@@ -26,20 +26,24 @@ _COMMON_PARAMS_DOC = """
         Axis of ``X`` that indexes input channels: ``1`` for ``(n, C, d_1, ...)``,
         ``-1`` for ``(n, d_1, ..., C)``, ``None`` for samples without channels.
         Declared, never guessed from shapes; kernels span all channels.
-    activation : {'identity'}, default='identity'
+    activation : {'identity', 'relu', 'tanh', 'sigmoid', 'softplus', \
+'squared_relu'}, default='identity'
         Activation between convolution and pooling.  With the identity the network
         is linear: it is fitted on the conv-pool features ``Z`` (see
-        :mod:`sktensorcnn.features`).
+        :mod:`sktensorcnn.features`), and ``coef_`` / ``weight_`` exist.  With any
+        other it is trained through numba forward/backward kernels.
     solver : {'auto', 'als', 'lbfgs'}, default='auto'
         ``'als'``: alternating least squares over the factors, each block an exact
-        ridge solve, so the objective never increases.  ``'lbfgs'``: scipy's
-        L-BFGS-B on all factors with analytic gradients.  ``'auto'`` picks ``'als'``
-        for the identity activation with the squared loss.
+        ridge solve, so the objective never increases (identity activation only).
+        ``'lbfgs'``: scipy's L-BFGS-B on all factors with analytic gradients.
+        ``'auto'`` picks ``'als'`` for the identity activation and ``'lbfgs'``
+        otherwise.
     alpha : float, default=0.0
-        Ridge penalty on the composite weight: the objective is
-        ``1/2 * mean_i s_i (y_i - y_hat_i)^2 + alpha/2 * ||W||_F^2`` (weights ``s``
-        normalized to mean 1), as in scikit-learn's ``ElasticNet`` scaling.  The
-        intercept is not penalized.
+        Ridge penalty.  Identity activation: on the composite weight, the
+        objective being ``1/2 * mean_i s_i (y_i - y_hat_i)^2 + alpha/2 * ||W||_F^2``
+        (weights ``s`` normalized to mean 1), as in scikit-learn's ``ElasticNet``
+        scaling.  Other activations: on the squared norms of the trained kernel
+        factors and FC weights, as in ``MLPRegressor``.  Never on the intercept.
     fit_intercept : bool, default=True
         Whether to fit the bias of the fully-connected layer.
     max_iter : int, default=200
@@ -55,7 +59,13 @@ _COMMON_PARAMS_DOC = """
         it, the others random.  ``'auto'``: 4 when the fit runs on the sufficient
         statistics ``Z^T Z`` (a start then costs nothing in ``n``), else 1; always 1
         for :class:`CNNRegressor`, whose rank-K matrix problem the spectral start
-        solves reliably.
+        solves reliably, and for activations other than the identity.
+    init : {'spectral', 'random'}, default='spectral'
+        First start.  ``'spectral'``: identity activation, the unconstrained ridge
+        fit truncated to the ranks; other activations, the fitted linear network
+        (plus 1% noise to break symmetry).  ``'random'``: random factors, scaled
+        to the kernels' fan-in (He scaling for the ReLU family).  Further starts
+        (``n_init``) are random.
     random_state : int, RandomState instance or None, default=None
         Seeds the random starts and the CP-ALS initialization.
     verbose : int, default=0
@@ -73,11 +83,12 @@ _COMMON_ATTRS_DOC = """
     intercept_ : float
         Bias of the fully-connected layer.
     weight_ : ndarray of shape (l_1, ..., l_N, [C], P)
-        Composite weight ``W = sum_k A_k (outer) vec(B_k)`` on the conv-pool
-        features: ``predict(X) == conv_pool_features(X) . W + intercept_``.
+        Identity activation only.  Composite weight
+        ``W = sum_k A_k (outer) vec(B_k)`` on the conv-pool features:
+        ``predict(X) == conv_pool_features(X) . W + intercept_``.
     coef_ : ndarray of the shape of one input sample
-        The network's weight in input space: ``predict(X)[i] ==
-        <X[i], coef_> + intercept_``.  The picture to look at.
+        Identity activation only: the network's weight in input space,
+        ``predict(X)[i] == <X[i], coef_> + intercept_``.  The picture to look at.
     geometry_ : ConvPoolGeometry
         Validated shapes of the layer (conv and pooled sizes, ...).
     input_shape_ : tuple of int
@@ -139,14 +150,16 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
         self, n_kernels=1, *, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        n_init="auto", random_state=None, verbose=0, warm_start=False,
+        n_init="auto", init="spectral", random_state=None, verbose=0,
+        warm_start=False,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
             activation=activation, solver=solver, alpha=alpha,
             fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            random_state=random_state, verbose=verbose, warm_start=warm_start,
+            init=init, random_state=random_state, verbose=verbose,
+            warm_start=warm_start,
         )
         self.n_kernels = n_kernels
 
@@ -182,14 +195,16 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
         self, ranks=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        n_init="auto", random_state=None, verbose=0, warm_start=False,
+        n_init="auto", init="spectral", random_state=None, verbose=0,
+        warm_start=False,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
             activation=activation, solver=solver, alpha=alpha,
             fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            random_state=random_state, verbose=verbose, warm_start=warm_start,
+            init=init, random_state=random_state, verbose=verbose,
+            warm_start=warm_start,
         )
         self.ranks = ranks
         self.n_kernels = n_kernels
@@ -221,14 +236,16 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
         self, rank=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        n_init="auto", random_state=None, verbose=0, warm_start=False,
+        n_init="auto", init="spectral", random_state=None, verbose=0,
+        warm_start=False,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
             activation=activation, solver=solver, alpha=alpha,
             fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            random_state=random_state, verbose=verbose, warm_start=warm_start,
+            init=init, random_state=random_state, verbose=verbose,
+            warm_start=warm_start,
         )
         self.rank = rank
         self.n_kernels = n_kernels

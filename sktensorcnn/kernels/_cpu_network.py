@@ -69,10 +69,15 @@ def _convolve(Y, Pbuf, A, stride):
                                 for t2 in range(m2):
                                     for t3 in range(m3):
                                         out = Y[k, t1, t2, t3]
-                                        src = Pbuf[c, t1 * s1 + a1, t2 * s2 + a2,
-                                                   t3 * s3 + a3, a4::s4]
-                                        for t4 in range(m4):
-                                            out[t4] += w * src[t4]
+                                        row = Pbuf[c, t1 * s1 + a1, t2 * s2 + a2,
+                                                   t3 * s3 + a3]
+                                        if s4 == 1:  # contiguous: vectorizes
+                                            src = row[a4:a4 + m4]
+                                            for t4 in range(m4):
+                                                out[t4] += w * src[t4]
+                                        else:
+                                            for t4 in range(m4):
+                                                out[t4] += w * row[a4 + t4 * s4]
 
 
 @njit(cache=True)
@@ -93,10 +98,15 @@ def _correlate_into(dA, dY, Pbuf, stride):
                                 for t2 in range(m2):
                                     for t3 in range(m3):
                                         g = dY[k, t1, t2, t3]
-                                        src = Pbuf[c, t1 * s1 + a1, t2 * s2 + a2,
-                                                   t3 * s3 + a3, a4::s4]
-                                        for t4 in range(m4):
-                                            acc += g[t4] * src[t4]
+                                        row = Pbuf[c, t1 * s1 + a1, t2 * s2 + a2,
+                                                   t3 * s3 + a3]
+                                        if s4 == 1:  # contiguous: vectorizes
+                                            src = row[a4:a4 + m4]
+                                            for t4 in range(m4):
+                                                acc += g[t4] * src[t4]
+                                        else:
+                                            for t4 in range(m4):
+                                                acc += g[t4] * row[a4 + t4 * s4]
                             dA[k, c, a1, a2, a3, a4] += acc
 
 

@@ -1,11 +1,57 @@
-"""L-BFGS over all parameters at once (scipy), with analytic gradients."""
+"""L-BFGS (scipy's L-BFGS-B) over a list of parameter arrays."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import minimize
 
 from ._result import SolverResult, ridge_objective
+
+
+def minimize_lbfgs(
+    objective: Callable[[list[np.ndarray]], tuple[float, list[np.ndarray]]],
+    params: list[np.ndarray],
+    *,
+    max_iter: int = 200,
+    tol: float = 1e-6,
+    verbose: int = 0,
+    label: str = "L-BFGS",
+) -> SolverResult:
+    """Minimize ``objective(params) -> (value, gradients)`` with L-BFGS-B.
+
+    ``tol`` is passed as both ``ftol`` (relative decrease of the objective, the
+    rule of :func:`~sktensorcnn.solvers.alternating_least_squares`) and ``gtol``.
+    """
+    shapes = [p.shape for p in params]
+    splits = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+
+    def unpack(theta):
+        return [t.reshape(s) for t, s in zip(np.split(theta, splits), shapes)]
+
+    def fun(theta):
+        value, grads = objective(unpack(theta))
+        return value, np.concatenate([np.ravel(g) for g in grads])
+
+    result = SolverResult(params)
+
+    def callback(intermediate_result):
+        result.loss_curve.append(float(intermediate_result.fun))
+        if verbose:
+            print(f"{label} iteration {len(result.loss_curve)}: "
+                  f"objective {intermediate_result.fun:.6e}")
+
+    theta0 = np.concatenate([p.ravel() for p in params])
+    opt = minimize(
+        fun, theta0, jac=True, method="L-BFGS-B", callback=callback,
+        options={"maxiter": max_iter, "ftol": tol, "gtol": tol},
+    )
+    result.params[:] = unpack(opt.x)
+    result.n_iter = int(opt.nit)
+    result.converged = opt.status == 0
+    result.objective = float(opt.fun)
+    return result
 
 
 def lbfgs(
@@ -18,45 +64,21 @@ def lbfgs(
     tol: float = 1e-6,
     verbose: int = 0,
 ) -> SolverResult:
-    """Minimize ``f(vec W) + alpha / 2 ||W||^2`` with scipy's L-BFGS-B.
+    """Minimize ``f(vec W) + alpha / 2 ||W||^2`` over a parametrization of ``W``.
 
     The gradient with respect to each block is ``J_b^T grad_W`` (chain rule through
-    the parametrization).  ``tol`` is passed as both ``ftol`` (relative decrease of
-    the objective, as in :func:`alternating_least_squares`) and ``gtol``.
-
-    Parameters and returns are as in :func:`alternating_least_squares`.
+    the parametrization).  Parameters and returns are as in
+    :func:`~sktensorcnn.solvers.alternating_least_squares`.
     """
-    shapes = [p.shape for p in params]
-    splits = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
 
-    def unpack(theta):
-        return [t.reshape(s) for t, s in zip(np.split(theta, splits), shapes)]
-
-    def objective(theta):
-        current = unpack(theta)
+    def objective(current):
         w = parametrization.to_tensor(current).ravel()
         value, grad_w = ridge_objective(datafit, w, alpha)
         grads = [
             parametrization.block(current, b).apply_jacobian(grad_w[None])[0]
             for b in range(parametrization.n_blocks)
         ]
-        return value, np.concatenate(grads)
+        return value, grads
 
-    result = SolverResult(params)
-
-    def callback(intermediate_result):
-        result.loss_curve.append(float(intermediate_result.fun))
-        if verbose:
-            print(f"L-BFGS iteration {len(result.loss_curve)}: "
-                  f"objective {intermediate_result.fun:.6e}")
-
-    theta0 = np.concatenate([p.ravel() for p in params])
-    opt = minimize(
-        objective, theta0, jac=True, method="L-BFGS-B", callback=callback,
-        options={"maxiter": max_iter, "ftol": tol, "gtol": tol},
-    )
-    result.params[:] = unpack(opt.x)
-    result.n_iter = int(opt.nit)
-    result.converged = opt.status == 0
-    result.objective = float(opt.fun)
-    return result
+    return minimize_lbfgs(objective, params, max_iter=max_iter, tol=tol,
+                          verbose=verbose)

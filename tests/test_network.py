@@ -1,0 +1,152 @@
+"""The network with nonlinear activations: kernels against numpy, gradients
+against finite differences, and training end to end."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
+from strategies import geometries
+
+from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor
+from sktensorcnn.activations import ACTIVATIONS, activation_code
+from sktensorcnn.geometry import ConvPoolGeometry
+from sktensorcnn.network import network_predict, network_squared_loss
+
+
+def _reference(X, A, B, b, geometry, activation):
+    """conv -> activation -> average pool -> FC in plain numpy."""
+    N = geometry.n_modes
+    Xc = X if geometry.n_channels is not None else X[:, None]
+    Ac = A if geometry.n_channels is not None else A[:, None]
+    Xp = np.pad(Xc, [(0, 0), (0, 0), *geometry.padding])
+    win = sliding_window_view(Xp, geometry.kernel_size, axis=tuple(range(2, 2 + N)))
+    keep = (slice(None), slice(None))
+    win = win[(*keep, *[slice(None, None, s) for s in geometry.stride])]
+    win = win[(*keep, *[slice(0, m) for m in geometry.conv_shape])]
+    sp, kn = "abde"[:N], "fghi"[:N]
+    conv = np.einsum(f"nc{sp}{kn},kc{kn}->nk{sp}", win, Ac)
+    H = ACTIVATIONS[activation][0](conv)
+    pooled = sliding_window_view(H, geometry.pool_size, axis=tuple(range(2, 2 + N)))
+    pooled = pooled[(*keep, *[slice(None, None, t) for t in geometry.pool_stride])]
+    pooled = pooled[(*keep, *[slice(0, p) for p in geometry.pooled_shape])]
+    pooled = pooled.mean(axis=tuple(range(2 + N, 2 + 2 * N)))
+    return pooled.reshape(len(X), -1) @ B.ravel() + b
+
+
+@given(geometry=geometries(), seed=st.integers(0, 2**16),
+       activation=st.sampled_from(sorted(ACTIVATIONS)))
+def test_forward_and_gradients(geometry, seed, activation):
+    rng = np.random.default_rng(seed)
+    n, K = 4, 2
+    X = rng.standard_normal((n, *geometry.input_shape))
+    y = rng.standard_normal(n)
+    w = rng.uniform(0.5, 1.5, n)
+    w /= w.sum()
+    A = rng.standard_normal((K, *geometry.kernel_shape))
+    B = rng.standard_normal((K, *geometry.pooled_shape))
+    b = 0.3
+    ref = _reference(X, A, B, b, geometry, activation)
+    np.testing.assert_allclose(network_predict(X, A, B, b, geometry, activation),
+                               ref, rtol=1e-10, atol=1e-10)
+    loss, dA, dB, db = network_squared_loss(X, y, w, A, B, b, geometry, activation)
+    assert loss == pytest.approx(0.5 * np.sum(w * (ref - y) ** 2), rel=1e-10,
+                                 abs=1e-12)
+    eps = 1e-6
+    for grad, which in ((dA, 0), (dB, 1)):
+        direction = rng.standard_normal(grad.shape)
+        values = []
+        for sign in (1, -1):
+            args = [A, B]
+            args[which] = args[which] + sign * eps * direction
+            values.append(network_squared_loss(X, y, w, *args, b, geometry,
+                                               activation)[0])
+        fd = (values[0] - values[1]) / (2 * eps)
+        scale = np.linalg.norm(grad) * np.linalg.norm(direction) + 1e-8
+        assert abs(fd - np.sum(grad * direction)) <= 1e-5 * scale
+    fd_b = (network_squared_loss(X, y, w, A, B, b + eps, geometry, activation)[0]
+            - network_squared_loss(X, y, w, A, B, b - eps, geometry, activation)[0])
+    assert db == pytest.approx(fd_b / (2 * eps), rel=1e-5, abs=1e-8)
+
+
+def test_activation_codes():
+    assert [activation_code(a) for a in ACTIVATIONS] == list(range(len(ACTIVATIONS)))
+    with pytest.raises(ValueError, match="activation='swish' is unknown"):
+        activation_code("swish")
+
+
+@pytest.fixture(scope="module")
+def relu_teacher():
+    rng = np.random.default_rng(0)
+    g = ConvPoolGeometry.from_params((7, 5, 7), kernel_size=2, pool_size=(3, 2, 3))
+    A = rng.standard_normal((3, *g.kernel_shape))
+    B = rng.standard_normal((3, *g.pooled_shape))
+    X = rng.standard_normal((2500, 7, 5, 7))
+    f = network_predict(X, A, B, 0.5, g, "relu")
+    y = f + 0.1 * f.std() * rng.standard_normal(len(f))
+    return X[:2000], X[2000:], y[:2000], y[2000:]
+
+
+@pytest.mark.parametrize("est", [
+    CNNRegressor(n_kernels=3, activation="relu", kernel_size=2,
+                 pool_size=(3, 2, 3), max_iter=400, random_state=0),
+    # non-convex: two starts (spectral, then random), the better kept
+    TuckerCNNRegressor(ranks=(2, 2, 2, 3), n_kernels=3, activation="relu",
+                       kernel_size=2, pool_size=(3, 2, 3), max_iter=400,
+                       n_init=2, random_state=0),
+], ids=["dense", "tucker"])
+def test_relu_network_learns_a_relu_teacher(relu_teacher, est):
+    X_train, X_test, y_train, y_test = relu_teacher
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X_train, y_train)
+    assert est.score(X_test, y_test) > 0.95
+    linear = CNNRegressor(n_kernels=3, kernel_size=2, pool_size=(3, 2, 3))
+    assert linear.fit(X_train, y_train).score(X_test, y_test) < 0.8
+    assert not hasattr(est, "coef_")
+
+
+@pytest.mark.parametrize("activation", sorted(set(ACTIVATIONS) - {"identity"}))
+@pytest.mark.parametrize("cls", [CNNRegressor, TuckerCNNRegressor, CPCNNRegressor])
+@pytest.mark.parametrize("init", ["spectral", "random"])
+def test_every_activation_and_structure_trains(activation, cls, init):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 2, 6, 5))
+    y = X[:, 0, 2:4, 1:3].sum(axis=(1, 2)) ** 2
+    est = cls(activation=activation, channel_axis=1, kernel_size=2, pool_size=2,
+              init=init, max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    curve = np.asarray(est.loss_curve_)
+    assert np.all(np.isfinite(curve)) and curve[-1] < curve[0]
+    assert est.predict(X).shape == (60,)
+    assert est.kernels_.shape == (est.n_kernels_, 2, 2, 2)
+
+
+def test_nonlinear_errors_and_refit(rng):
+    X = rng.standard_normal((40, 6, 6))
+    y = rng.standard_normal(40)
+    with pytest.raises(ValueError, match="solver='als' fits the linear network"):
+        CNNRegressor(kernel_size=2, activation="tanh", solver="als").fit(X, y)
+    est = CNNRegressor(kernel_size=2, max_iter=5).fit(X, y)
+    assert hasattr(est, "coef_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.set_params(activation="tanh").fit(X, y)
+    assert not hasattr(est, "coef_") and not hasattr(est, "weight_")
+
+
+def test_warm_start_network(rng):
+    X = rng.standard_normal((80, 6, 6))
+    y = np.tanh(X[:, 1:3, 1:3].sum(axis=(1, 2)))
+    est = CNNRegressor(kernel_size=2, activation="tanh", warm_start=True,
+                       max_iter=300, tol=1e-10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+        first = est.loss_curve_[-1]
+        est.set_params(max_iter=3).fit(X, y)
+    assert est.loss_curve_[0] <= first * (1 + 1e-6)
