@@ -33,7 +33,12 @@ from .features import features_to_input_space
 from .geometry import ConvPoolGeometry
 from .kernel_structures import _kernel_layout, _stacked_layout
 from .network import network_predict, network_squared_loss
-from .solvers import alternating_least_squares, lbfgs, minimize_lbfgs
+from .solvers import (
+    alternating_least_squares,
+    lbfgs,
+    minimize_lbfgs,
+    train_by_epochs,
+)
 from .solvers.als import solve_psd
 
 _SOLVERS = {"als": alternating_least_squares, "lbfgs": lbfgs}
@@ -64,13 +69,24 @@ class BaseTensorCNN(BaseEstimator):
         "pool_stride": [*_per_mode_int, None],
         "channel_axis": [Options(Integral, {1, -1}), None],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "solver": [StrOptions({"auto", "als", "lbfgs"})],
+        "solver": [StrOptions({"auto", "als", "lbfgs", "gd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"spectral", "random"})],
+        "batch_size": [
+            StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"),
+        ],
+        "shuffle": ["boolean"],
+        "learning_rate_init": [
+            StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"),
+        ],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -93,6 +109,13 @@ class BaseTensorCNN(BaseEstimator):
         tol=1e-6,
         n_init="auto",
         init="spectral",
+        batch_size="auto",
+        shuffle=True,
+        learning_rate_init="auto",
+        momentum=0.9,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -111,6 +134,13 @@ class BaseTensorCNN(BaseEstimator):
         self.tol = tol
         self.n_init = n_init
         self.init = init
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -156,6 +186,22 @@ class BaseTensorCNN(BaseEstimator):
     def _to_user_layout(self, array: np.ndarray) -> np.ndarray:
         """Move a leading channel axis (of one sample) back to the user's layout."""
         return np.moveaxis(array, 0, -1) if self.channel_axis == -1 else array
+
+    def _validate_targets(self, X, y, sample_weight):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim != 1:
+            raise ValueError(
+                f"y must be 1-d of shape (n_samples,); got shape {y.shape}."
+            )
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X and y have different numbers of samples: {X.shape[0]} and "
+                f"{y.shape[0]}."
+            )
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if not np.any(sample_weight > 0):
+            raise ValueError("sample_weight must have at least one positive entry.")
+        return y, sample_weight
 
     def _make_geometry(self, input_shape) -> ConvPoolGeometry:
         has_channels = self.channel_axis is not None
@@ -235,28 +281,18 @@ class BaseTensorCNN(BaseEstimator):
             The fitted estimator.
         """
         X = self._validate_X(X, reset=True)
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-        if y.ndim != 1:
-            raise ValueError(
-                f"y must be 1-d of shape (n_samples,); got shape {y.shape}."
-            )
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"X and y have different numbers of samples: {X.shape[0]} and "
-                f"{y.shape[0]}."
-            )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight must have at least one positive entry.")
+        y, sample_weight = self._validate_targets(X, y, sample_weight)
+        self._network_params = None if not self.warm_start else getattr(
+            self, "_network_params", None)
 
         geometry = self._make_geometry(X.shape[1:])
         solver = self._resolve_solver()
         rng = check_random_state(self.random_state)
         self.geometry_ = geometry
-        if self.activation == "identity":
+        if self.activation == "identity" and solver in ("als", "lbfgs"):
             result = self._fit_linear(X, y, sample_weight, geometry, solver, rng)
         else:
-            result = self._fit_network(X, y, sample_weight, geometry, rng)
+            result = self._fit_network(X, y, sample_weight, geometry, solver, rng)
         if not result.converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter="
@@ -288,15 +324,19 @@ class BaseTensorCNN(BaseEstimator):
             if result is None or candidate.objective < result.objective:
                 result = candidate
         W = parametrization.to_tensor(result.params).reshape(geometry.weight_shape)
-        self.weight_ = W
         self._weight_params = result.params
         self._network_params = None
         self.intercept_ = datafit.intercept(W.ravel()) if self.fit_intercept else 0.0
-        coef = features_to_input_space(W.reshape(geometry.feature_shape), geometry)
-        self.coef_ = self._to_user_layout(coef)
+        self._set_linear_weight(W, geometry)
         self._export_kernels(*self._linear_to_network(result.params, geometry),
                              geometry)
         return result
+
+    def _set_linear_weight(self, W, geometry):
+        """``weight_`` and its input-space image ``coef_`` (identity activation)."""
+        self.weight_ = W
+        coef = features_to_input_space(W.reshape(geometry.feature_shape), geometry)
+        self.coef_ = self._to_user_layout(coef)
 
     # ------------------------------------------------------------ any activation
     def _network_start(self, X, y, sample_weight, kernel_param, geometry, rng, init):
@@ -335,21 +375,21 @@ class BaseTensorCNN(BaseEstimator):
         intercept = np.average(y, weights=sample_weight) if self.fit_intercept else 0
         return [*kernel_params, fc, np.array([float(intercept)])]
 
-    def _fit_network(self, X, y, sample_weight, geometry, rng):
-        """Any activation: L-BFGS on the stacked-kernel factors, FC weights and
-        intercept, through the fused numba forward/backward kernels."""
-        kernel_param = self._make_kernel_parametrization(geometry)
+    def _network_objective(self, X, y, sample_weight, kernel_param, geometry):
+        """``objective(params, rows)``: weighted mean loss over ``rows`` (all rows
+        when ``None``) plus the ridge penalty, and its gradients."""
         n_kernel_params = len(kernel_param.param_shapes)
-        weights = sample_weight / sample_weight.sum()
         pooled = geometry.pooled_shape
         K = self.n_kernels_
 
-        def objective(current):
+        def objective(current, rows=None):
+            Xr, yr, wr = (X, y, sample_weight) if rows is None else (
+                X[rows], y[rows], sample_weight[rows])
             kernel_params = current[:n_kernel_params]
             fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
             stacked = kernel_param.to_tensor(kernel_params)
             loss, d_kernels, d_fc, d_intercept = network_squared_loss(
-                X, y, weights, _kernel_layout(stacked, geometry),
+                Xr, yr, wr / wr.sum(), _kernel_layout(stacked, geometry),
                 fc.reshape(K, *pooled), float(intercept[0]) if self.fit_intercept
                 else 0.0, geometry, self.activation,
             )
@@ -369,27 +409,163 @@ class BaseTensorCNN(BaseEstimator):
                     grads[j] = grads[j] + self.alpha * current[j]
             return loss, grads
 
+        return objective
+
+    def _fit_network(self, X, y, sample_weight, geometry, solver, rng):
+        """Any activation: train the stacked-kernel factors, FC weights and
+        intercept through the fused numba forward/backward kernels."""
+        kernel_param = self._make_kernel_parametrization(geometry)
+        if solver in ("gd", "adam") and self.early_stopping:
+            X, y, sample_weight, validation = self._split_validation(
+                X, y, sample_weight, rng)
+        else:
+            validation = None
+        objective = self._network_objective(X, y, sample_weight, kernel_param,
+                                            geometry)
         # one start by default: each costs full passes of the network over X
-        n_init = 1 if self.n_init == "auto" else self.n_init
+        n_init = 1 if self.n_init == "auto" or self.warm_start else self.n_init
         result = None
         for start in range(n_init):
             params = self._network_start(
                 X, y, sample_weight, kernel_param, geometry, rng,
                 init=self.init if start == 0 else "random",
             )
-            candidate = minimize_lbfgs(objective, params, max_iter=self.max_iter,
-                                       tol=self.tol, verbose=self.verbose)
+            if solver == "lbfgs":
+                candidate = minimize_lbfgs(objective, params, max_iter=self.max_iter,
+                                           tol=self.tol, verbose=self.verbose)
+            else:
+                state = getattr(self, "_optimizer_state", None)
+                candidate = self._train_epochs(
+                    objective, params, len(y), solver, geometry, kernel_param, rng,
+                    validation, state if self.warm_start else None, self.max_iter,
+                )
             if result is None or candidate.objective < result.objective:
                 result = candidate
+        self._set_network(result, kernel_param, geometry, solver)
+        return result
+
+    def _train_epochs(self, objective, params, n, solver, geometry, kernel_param,
+                      rng, validation, state, max_iter):
+        """Epochs of ``'gd'`` or ``'adam'`` (see :mod:`sktensorcnn.solvers`)."""
+        rate = self.learning_rate_init
+        if rate == "auto":  # the papers' 0.01 for momentum GD; MLP's 0.001 for Adam
+            rate = 0.01 if solver == "gd" else 0.001
+        validation_score = None
+        if validation is not None:
+            X_val, y_val, w_val = validation
+            n_kernel_params = len(kernel_param.param_shapes)
+
+            def validation_score(current):
+                kernel_params = current[:n_kernel_params]
+                fc, intercept = current[n_kernel_params:]
+                predicted = network_predict(
+                    X_val, _kernel_layout(kernel_param.to_tensor(kernel_params),
+                                          geometry),
+                    fc.reshape(-1, *geometry.pooled_shape),
+                    float(intercept[0]) if self.fit_intercept else 0.0,
+                    geometry, self.activation,
+                )
+                return self._validation_score(y_val, predicted, w_val)
+
+        batch_size = min(200, n) if self.batch_size == "auto" else self.batch_size
+        return train_by_epochs(
+            objective, params, n, method=solver, learning_rate=rate,
+            momentum=self.momentum, batch_size=batch_size, shuffle=self.shuffle,
+            max_iter=max_iter, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+            validation_score=validation_score, rng=rng, state=state,
+            verbose=self.verbose,
+        )
+
+    def _split_validation(self, X, y, sample_weight, rng):
+        """Hold out ``validation_fraction`` of the samples for early stopping."""
+        n = len(y)
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 2 or n - n_val < 2:
+            raise ValueError(
+                f"early_stopping with validation_fraction={self.validation_fraction}"
+                f" leaves {n_val} validation and {n - n_val} training samples out "
+                f"of {n}; use more samples or another validation_fraction."
+            )
+        order = rng.permutation(n)
+        val, train = order[:n_val], order[n_val:]
+        return (X[train], y[train], sample_weight[train],
+                (X[val], y[val], sample_weight[val]))
+
+    def _set_network(self, result, kernel_param, geometry, solver):
+        n_kernel_params = len(kernel_param.param_shapes)
         kernel_params = result.params[:n_kernel_params]
         fc, intercept = result.params[n_kernel_params:]
         self._network_params = [p.copy() for p in result.params]
         self._weight_params = None
-        for name in ("coef_", "weight_"):  # linear-only attributes
-            self.__dict__.pop(name, None)
         self.intercept_ = float(intercept[0]) if self.fit_intercept else 0.0
         self._export_kernels(kernel_params, fc, geometry)
-        return result
+        if self.activation == "identity":  # linear: W = sum_k A_k (outer) B_k
+            stacked = kernel_param.to_tensor(kernel_params)
+            W = stacked.reshape(-1, self.n_kernels_) @ fc
+            self._set_linear_weight(W.reshape(geometry.weight_shape), geometry)
+        else:
+            for name in ("coef_", "weight_"):  # linear-only attributes
+                self.__dict__.pop(name, None)
+        if solver in ("gd", "adam"):
+            self._optimizer_state = result.state
+            early = bool(self.early_stopping)
+            self.validation_scores_ = list(result.validation_scores) if early else None
+            self.best_validation_score_ = (max(result.validation_scores)
+                                           if early else None)
+            self.best_loss_ = None if early else result.best_loss
+        else:
+            self._optimizer_state = None
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch of ``'adam'`` (or ``'gd'``) on ``(X, y)``.
+
+        The first call initializes the network (as ``fit`` would, with
+        ``init``); later calls continue from the current weights and optimizer
+        state.  ``solver='auto'`` means ``'adam'`` here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *input_shape)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        solver = "adam" if self.solver == "auto" else self.solver
+        if solver not in ("gd", "adam"):
+            raise ValueError(
+                f"partial_fit needs solver='adam' or 'gd' (or 'auto'); got "
+                f"solver={self.solver!r}."
+            )
+        first = getattr(self, "_network_params", None) is None
+        if first:
+            self._validate_params()
+        X = self._validate_X(X, reset=first)
+        y, sample_weight = self._validate_targets(X, y, sample_weight)
+        rng = check_random_state(self.random_state)
+        if first:
+            self.geometry_ = self._make_geometry(X.shape[1:])
+        geometry = self.geometry_
+        kernel_param = self._make_kernel_parametrization(geometry)
+        objective = self._network_objective(X, y, sample_weight, kernel_param,
+                                            geometry)
+        if first:
+            params = self._network_start(X, y, sample_weight, kernel_param, geometry,
+                                         rng, init=self.init)
+            state, curve = None, []
+        else:
+            params, state = self._network_params, self._optimizer_state
+            curve = self.loss_curve_
+        result = self._train_epochs(objective, params, len(y), solver, geometry,
+                                    kernel_param, rng, None, state, 1)
+        self._set_network(result, kernel_param, geometry, solver)
+        self.loss_curve_ = [*curve, *result.loss_curve]
+        self.n_iter_ = len(self.loss_curve_)
+        self.n_params_ = self._count_params(geometry) + int(self.fit_intercept)
+        self.model_complexity_ = self._model_complexity(geometry)
+        return self
 
     def _decision(self, X) -> np.ndarray:
         check_is_fitted(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
 
 from ._base import BaseTensorCNN
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
@@ -32,12 +33,15 @@ _COMMON_PARAMS_DOC = """
         is linear: it is fitted on the conv-pool features ``Z`` (see
         :mod:`sktensorcnn.features`), and ``coef_`` / ``weight_`` exist.  With any
         other it is trained through numba forward/backward kernels.
-    solver : {'auto', 'als', 'lbfgs'}, default='auto'
+    solver : {'auto', 'als', 'lbfgs', 'gd', 'adam'}, default='auto'
         ``'als'``: alternating least squares over the factors, each block an exact
         ridge solve, so the objective never increases (identity activation only).
-        ``'lbfgs'``: scipy's L-BFGS-B on all factors with analytic gradients.
-        ``'auto'`` picks ``'als'`` for the identity activation and ``'lbfgs'``
-        otherwise.
+        ``'lbfgs'``: scipy's L-BFGS-B on all factors with analytic gradients
+        (full batch).  ``'gd'``: full-batch gradient descent with momentum, as in
+        the papers' experiments.  ``'adam'``: mini-batch Adam.  ``'auto'`` picks
+        ``'als'`` for the identity activation and ``'lbfgs'`` otherwise.  With the
+        identity activation, ``'als'`` and ``'lbfgs'`` run on the conv-pool
+        features; ``'gd'`` and ``'adam'`` always run the network.
     alpha : float, default=0.0
         Ridge penalty.  Identity activation: on the composite weight, the
         objective being ``1/2 * mean_i s_i (y_i - y_hat_i)^2 + alpha/2 * ||W||_F^2``
@@ -66,8 +70,27 @@ _COMMON_PARAMS_DOC = """
         (plus 1% noise to break symmetry).  ``'random'``: random factors, scaled
         to the kernels' fan-in (He scaling for the ReLU family).  Further starts
         (``n_init``) are random.
+    batch_size : int or 'auto', default='auto'
+        Samples per Adam step; ``'auto'`` is ``min(200, n_samples)``.
+    shuffle : bool, default=True
+        Reshuffle the samples each epoch (Adam).
+    learning_rate_init : float or 'auto', default='auto'
+        Step size of ``'gd'`` and ``'adam'``; ``'auto'`` is 0.01 for ``'gd'`` (the
+        papers' setting) and 0.001 for ``'adam'`` (``MLPRegressor``'s).
+    momentum : float, default=0.9
+        Heavy-ball momentum of ``'gd'``.
+    early_stopping : bool, default=False
+        ``'gd'`` / ``'adam'``: hold out ``validation_fraction`` of the samples,
+        stop when their R^2 has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and keep the best weights seen.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+        Without early stopping, ``'gd'`` / ``'adam'`` stop when the training loss
+        has not improved by ``tol`` for this many epochs (``MLPRegressor``'s rule;
+        1 gives the papers' rule).
     random_state : int, RandomState instance or None, default=None
-        Seeds the random starts and the CP-ALS initialization.
+        Seeds the random starts, the CP-ALS initialization, shuffling and the
+        validation split.
     verbose : int, default=0
         Print the objective after each iteration when positive.
     warm_start : bool, default=False
@@ -98,7 +121,13 @@ _COMMON_ATTRS_DOC = """
     n_iter_ : int
         Iterations run by the solver.
     loss_curve_ : list of float
-        Objective after each iteration.
+        Objective after each iteration (epoch, for ``'gd'`` / ``'adam'``).
+    best_loss_ : float or None
+        ``'gd'`` / ``'adam'`` without early stopping: the lowest epoch loss.
+    validation_scores_ : list of float or None
+        ``'gd'`` / ``'adam'`` with early stopping: validation R^2 per epoch.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; its weights are the fitted ones.
     n_params_ : int
         Stored weights of the fitted network (kernels or their factors, FC weights,
         intercept).
@@ -113,6 +142,11 @@ _COMMON_ATTRS_DOC = """
 
 class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
     """Squared loss; predictions are the network's output."""
+
+    @staticmethod
+    def _validation_score(y_true, y_pred, sample_weight):
+        """R^2, the score early stopping tracks."""
+        return r2_score(y_true, y_pred, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predict targets.
@@ -150,7 +184,9 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
         self, n_kernels=1, *, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        n_init="auto", init="spectral", random_state=None, verbose=0,
+        n_init="auto", init="spectral", batch_size="auto", shuffle=True,
+        learning_rate_init="auto", momentum=0.9, early_stopping=False,
+        validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False,
     ):
         super().__init__(
@@ -158,8 +194,11 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
             activation=activation, solver=solver, alpha=alpha,
             fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, random_state=random_state, verbose=verbose,
-            warm_start=warm_start,
+            init=init, batch_size=batch_size, shuffle=shuffle,
+            learning_rate_init=learning_rate_init, momentum=momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, random_state=random_state,
+            verbose=verbose, warm_start=warm_start,
         )
         self.n_kernels = n_kernels
 
@@ -195,7 +234,9 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
         self, ranks=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        n_init="auto", init="spectral", random_state=None, verbose=0,
+        n_init="auto", init="spectral", batch_size="auto", shuffle=True,
+        learning_rate_init="auto", momentum=0.9, early_stopping=False,
+        validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False,
     ):
         super().__init__(
@@ -203,8 +244,11 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
             activation=activation, solver=solver, alpha=alpha,
             fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, random_state=random_state, verbose=verbose,
-            warm_start=warm_start,
+            init=init, batch_size=batch_size, shuffle=shuffle,
+            learning_rate_init=learning_rate_init, momentum=momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, random_state=random_state,
+            verbose=verbose, warm_start=warm_start,
         )
         self.ranks = ranks
         self.n_kernels = n_kernels
@@ -236,7 +280,9 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
         self, rank=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
-        n_init="auto", init="spectral", random_state=None, verbose=0,
+        n_init="auto", init="spectral", batch_size="auto", shuffle=True,
+        learning_rate_init="auto", momentum=0.9, early_stopping=False,
+        validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False,
     ):
         super().__init__(
@@ -244,8 +290,11 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
             activation=activation, solver=solver, alpha=alpha,
             fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, random_state=random_state, verbose=verbose,
-            warm_start=warm_start,
+            init=init, batch_size=batch_size, shuffle=shuffle,
+            learning_rate_init=learning_rate_init, momentum=momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, random_state=random_state,
+            verbose=verbose, warm_start=warm_start,
         )
         self.rank = rank
         self.n_kernels = n_kernels

@@ -150,3 +150,82 @@ def test_warm_start_network(rng):
         first = est.loss_curve_[-1]
         est.set_params(max_iter=3).fit(X, y)
     assert est.loss_curve_[0] <= first * (1 + 1e-6)
+
+
+@pytest.fixture(scope="module")
+def linear_problem():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 7, 5, 7))
+    y = X[:, 1:4, 1:3, 2:5].sum(axis=(1, 2, 3)) + 0.1 * rng.standard_normal(300)
+    kw = dict(n_kernels=2, kernel_size=2, pool_size=(3, 2, 3))
+    als = CNNRegressor(**kw).fit(X, y)
+    return X, y, kw, 0.5 * np.mean((y - als.predict(X)) ** 2)
+
+
+@pytest.mark.parametrize("solver, rel", [("gd", 1e-4), ("adam", 5e-3)])
+def test_gradient_solvers_reach_the_als_objective(linear_problem, solver, rel):
+    X, y, kw, als_objective = linear_problem
+    est = CNNRegressor(**kw, solver=solver, init="random", max_iter=1500, tol=1e-9,
+                       n_iter_no_change=50, random_state=0,
+                       learning_rate_init=0.05 if solver == "gd" else 0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    objective = 0.5 * np.mean((y - est.predict(X)) ** 2)
+    assert objective == pytest.approx(als_objective, rel=rel)
+    # the identity network is linear: coef_ exists and predicts
+    np.testing.assert_allclose(
+        est.predict(X), X.reshape(len(X), -1) @ est.coef_.ravel() + est.intercept_,
+        atol=1e-8,
+    )
+    assert est.best_loss_ == min(est.loss_curve_)
+    assert est.validation_scores_ is None
+
+
+def test_early_stopping_keeps_the_best_weights(relu_teacher):
+    X_train, X_test, y_train, y_test = relu_teacher
+    est = CNNRegressor(n_kernels=3, activation="relu", kernel_size=2,
+                       pool_size=(3, 2, 3), solver="adam", learning_rate_init=0.01,
+                       early_stopping=True, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X_train, y_train)
+    assert len(est.validation_scores_) == est.n_iter_
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    assert est.best_loss_ is None
+    # the kept weights are those of the best validation epoch, not the last
+    rng = np.random.RandomState(0)
+    order = rng.permutation(len(y_train))
+    val = order[: int(np.ceil(0.1 * len(y_train)))]
+    assert est.score(X_train[val], y_train[val]) == pytest.approx(
+        est.best_validation_score_)
+    with pytest.raises(ValueError, match="early_stopping with validation_fraction"):
+        CNNRegressor(solver="adam", early_stopping=True, kernel_size=2).fit(
+            X_train[:5], y_train[:5])
+
+
+def test_partial_fit_continues(relu_teacher):
+    X_train, X_test, y_train, y_test = relu_teacher
+    est = CNNRegressor(n_kernels=3, activation="relu", kernel_size=2,
+                       pool_size=(3, 2, 3), learning_rate_init=0.01, random_state=0)
+    scores = []
+    for _ in range(6):
+        est.partial_fit(X_train, y_train)
+        scores.append(est.score(X_test, y_test))
+    assert len(est.loss_curve_) == est.n_iter_ == 6
+    assert scores[-1] > scores[0]
+    with pytest.raises(ValueError, match="partial_fit needs solver='adam'"):
+        CNNRegressor(solver="lbfgs").partial_fit(X_train, y_train)
+    with pytest.raises(ValueError, match="samples of shape"):
+        est.partial_fit(X_train[:, :6], y_train)
+
+
+def test_diverging_step_is_reported(relu_teacher):
+    X_train, _, y_train, _ = relu_teacher
+    est = CNNRegressor(n_kernels=3, activation="squared_relu", kernel_size=2,
+                       pool_size=(3, 2, 3), solver="gd", learning_rate_init=1e3,
+                       init="random", max_iter=50, random_state=0)
+    with pytest.raises(FloatingPointError, match="lower learning_rate_init"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X_train[:200], y_train[:200])

@@ -6,7 +6,9 @@ Each returns a :class:`SolverResult`; none touches an estimator.
 from ._result import SolverResult
 from .als import alternating_least_squares
 from .lbfgs import lbfgs, minimize_lbfgs
+from .stochastic import EpochResult, OptimizerState, train_by_epochs
 
 __all__ = [
-    "SolverResult", "alternating_least_squares", "lbfgs", "minimize_lbfgs",
+    "EpochResult", "OptimizerState", "SolverResult", "alternating_least_squares",
+    "lbfgs", "minimize_lbfgs", "train_by_epochs",
 ]
