@@ -1,0 +1,98 @@
+"""Training throughput against PyTorch (optional: ``pip install torch``).
+
+One full-batch forward + backward of conv -> activation -> average pooling ->
+linear with the squared loss, in samples per second, for sktensorcnn's numba
+kernels and for PyTorch's CPU ``ConvNd`` + ``AvgPoolNd`` + ``Linear``, both on the
+same number of threads.  Problems (nonlinear-network issue):
+
+* S1: input (7, 5, 7), kernel (2, 2, 2), pool (3, 2, 3), K = 3, n = 10^4;
+* volume: input 32^3, kernel 5^3, K = 16, pooled to 4^3.
+
+Run ``python asv_benchmarks/compare_pytorch.py [--threads 2]``.  PyTorch is never a
+dependency of sktensorcnn; this script is the only place it appears.
+"""
+
+import argparse
+import time
+
+import numba
+import numpy as np
+
+from sktensorcnn import ConvPoolGeometry
+from sktensorcnn.network import network_squared_loss
+
+PROBLEMS = {
+    "S1": dict(shape=(7, 5, 7), kernel=2, pool=(3, 2, 3), K=3, n=10_000),
+    "volume32": dict(shape=(32, 32, 32), kernel=5, pool=7, K=16, n=32),
+}
+
+
+def best_of(fn, repeat=3):
+    fn()
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def ours(X, y, A, B, geometry):
+    w = np.full(len(y), 1.0 / len(y))
+    return best_of(lambda: network_squared_loss(X, y, w, A, B, 0.0, geometry, "relu"))
+
+
+def pytorch(X, y, A, B, geometry, dtype):
+    import torch
+
+    conv = torch.nn.Conv3d(1, A.shape[0], geometry.kernel_size, bias=False)
+    pool = torch.nn.AvgPool3d(geometry.pool_size)
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(A[:, None]))
+    fc = torch.nn.Linear(A.shape[0] * geometry.n_cells, 1)
+    model = torch.nn.Sequential(conv, torch.nn.ReLU(), pool, torch.nn.Flatten(), fc)
+    model = model.to(getattr(torch, dtype))
+    Xt = torch.from_numpy(X[:, None])
+    yt = torch.from_numpy(y.astype(X.dtype))
+
+    def step():
+        model.zero_grad()
+        loss = 0.5 * ((model(Xt)[:, 0] - yt) ** 2).mean()
+        loss.backward()
+
+    return best_of(step)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+        print("PyTorch is not installed: only sktensorcnn's figures are printed.")
+    print(f"{'problem':<10}{'dtype':<9}{'sktensorcnn/s':>15}{'PyTorch/s':>12}"
+          f"{'ratio':>8}")
+    for name, p in PROBLEMS.items():
+        geometry = ConvPoolGeometry.from_params(p["shape"], kernel_size=p["kernel"],
+                                                pool_size=p["pool"])
+        rng = np.random.default_rng(0)
+        A = 0.1 * rng.standard_normal((p["K"], *geometry.kernel_shape))
+        B = rng.standard_normal((p["K"], *geometry.pooled_shape))
+        for dtype in ("float32", "float64"):
+            X = rng.standard_normal((p["n"], *p["shape"])).astype(dtype)
+            y = rng.standard_normal(p["n"])
+            rate = p["n"] / ours(X, y, A, B, geometry)
+            line = f"{name:<10}{dtype:<9}{rate:>15.0f}"
+            if torch is not None:
+                theirs = p["n"] / pytorch(X, y, A.astype(dtype), B, geometry, dtype)
+                line += f"{theirs:>12.0f}{rate / theirs:>8.2f}"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
