@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 from strategies import geometries
 
-from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor
+from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor, kernels
 from sktensorcnn.activations import ACTIVATIONS, activation_code
 from sktensorcnn.geometry import ConvPoolGeometry
 from sktensorcnn.network import network_predict, network_squared_loss
@@ -37,8 +37,19 @@ def _reference(X, A, B, b, geometry, activation):
 
 
 @given(geometry=geometries(), seed=st.integers(0, 2**16),
-       activation=st.sampled_from(sorted(ACTIVATIONS)))
-def test_forward_and_gradients(geometry, seed, activation):
+       activation=st.sampled_from(sorted(ACTIVATIONS)),
+       gemm=st.booleans())
+def test_forward_and_gradients(geometry, seed, activation, gemm):
+    """Both paths (fused numba loops, BLAS im2col) against numpy."""
+    threshold = kernels.GEMM_MIN_MACS_PER_OUTPUT
+    kernels.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
+    try:
+        _check_forward_and_gradients(geometry, seed, activation)
+    finally:
+        kernels.GEMM_MIN_MACS_PER_OUTPUT = threshold
+
+
+def _check_forward_and_gradients(geometry, seed, activation):
     rng = np.random.default_rng(seed)
     n, K = 4, 2
     X = rng.standard_normal((n, *geometry.input_shape))

@@ -10,9 +10,11 @@ import numba
 import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
-from . import _cpu, _cpu_network
+from . import _cpu, _cpu_gemm, _cpu_network
 
-__all__ = ["conv_pool_features", "network_forward", "network_squared_loss_grad"]
+__all__ = [
+    "conv_pool_features", "network_forward", "network_squared_loss_grad", "uses_gemm",
+]
 
 
 def _pad_to_4(values, fill) -> np.ndarray:
@@ -116,6 +118,20 @@ def _network_args(X, kernels, Bt, geometry):
     return X6, A6, Bt5, common
 
 
+#: Multiply-adds per output position (``C L K``) from which the BLAS path is used.
+GEMM_MIN_MACS_PER_OUTPUT = 256
+
+
+def uses_gemm(geometry: ConvPoolGeometry, n_kernels: int) -> bool:
+    """Path rule: BLAS (im2col + GEMM) when each convolution output costs at least
+    ``GEMM_MIN_MACS_PER_OUTPUT`` multiply-adds, the fused numba loops otherwise.
+
+    Below that the matrices are too thin for BLAS and gathering patches costs more
+    than it saves; above it the numba loops' short rows waste the vector units.
+    """
+    return geometry.n_kernel_entries * n_kernels >= GEMM_MIN_MACS_PER_OUTPUT
+
+
 def network_forward(
     X: np.ndarray, kernels: np.ndarray, Bt: np.ndarray, intercept: float,
     geometry: ConvPoolGeometry, code: int,
@@ -128,6 +144,9 @@ def network_forward(
     X6, A6, Bt5, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
+    if uses_gemm(geometry, kernels.shape[0]):
+        return _cpu_gemm.network_forward(X6, A6, Bt5, intercept, code, pad, padded,
+                                         stride)
     return _cpu_network.network_forward(
         X6, A6, Bt5, intercept, code, pad, padded, stride, n_blocks
     )
@@ -141,8 +160,14 @@ def network_squared_loss_grad(
     X6, A6, Bt5, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
-    loss, dA, D, db = _cpu_network.network_squared_loss_grad(
-        X6, np.asarray(y, np.float64), np.asarray(weights, np.float64), A6, Bt5,
-        intercept, code, pad, padded, stride, n_blocks,
-    )
+    y = np.asarray(y, np.float64)
+    weights = np.asarray(weights, np.float64)
+    if uses_gemm(geometry, kernels.shape[0]):
+        loss, dA, D, db = _cpu_gemm.network_squared_loss_grad(
+            X6, y, weights, A6, Bt5, intercept, code, pad, padded, stride
+        )
+    else:
+        loss, dA, D, db = _cpu_network.network_squared_loss_grad(
+            X6, y, weights, A6, Bt5, intercept, code, pad, padded, stride, n_blocks,
+        )
     return (loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db)
