@@ -110,29 +110,45 @@ def _correlate_into(dA, dY, Pbuf, stride):
                             dA[k, c, a1, a2, a3, a4] += acc
 
 
+@njit(inline="always")
+def _sample_forward(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dH):
+    """One sample: ``Y = conv``, ``H = act(Y)``, ``dH = act'(Y)``; returns
+    ``<Bt, H>``."""
+    _load_padded(Pbuf, X, i, pad_before)
+    _convolve(Y, Pbuf, A, stride)
+    K, m1, m2, m3, m4 = Y.shape
+    acc = 0.0
+    for k in range(K):
+        for t1 in range(m1):
+            for t2 in range(m2):
+                for t3 in range(m3):
+                    for t4 in range(m4):
+                        v, dv = _act(code, Y[k, t1, t2, t3, t4])
+                        H[k, t1, t2, t3, t4] = v
+                        dH[k, t1, t2, t3, t4] = dv
+                        acc += Bt[k, t1, t2, t3, t4] * v
+    return acc
+
+
+@njit(inline="always")
+def _scratch(C, padded_shape, conv_shape5):
+    """Per-thread buffers: the padded sample, then ``Y``, ``H``, ``dH``."""
+    Pbuf = np.zeros((C, padded_shape[0], padded_shape[1], padded_shape[2],
+                     padded_shape[3]))
+    return (Pbuf, np.empty(conv_shape5), np.empty(conv_shape5),
+            np.empty(conv_shape5))
+
+
 @njit(parallel=True, cache=True)
 def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride, n_blocks):
     """Outputs ``<Bt, act(conv(X_i, A))> + b`` of every sample."""
-    n, C = X.shape[0], X.shape[1]
-    K = A.shape[0]
-    m1, m2, m3, m4 = Bt.shape[1], Bt.shape[2], Bt.shape[3], Bt.shape[4]
+    n = X.shape[0]
     out = np.empty(n)
     for block in prange(n_blocks):
-        Pbuf = np.zeros((C, padded_shape[0], padded_shape[1], padded_shape[2],
-                         padded_shape[3]))
-        Y = np.empty((K, m1, m2, m3, m4))
+        Pbuf, Y, H, dH = _scratch(X.shape[1], padded_shape, Bt.shape)
         for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
-            _load_padded(Pbuf, X, i, pad_before)
-            _convolve(Y, Pbuf, A, stride)
-            acc = 0.0
-            for k in range(K):
-                for t1 in range(m1):
-                    for t2 in range(m2):
-                        for t3 in range(m3):
-                            for t4 in range(m4):
-                                v, _ = _act(code, Y[k, t1, t2, t3, t4])
-                                acc += Bt[k, t1, t2, t3, t4] * v
-            out[i] = acc + b
+            out[i] = b + _sample_forward(Pbuf, X, i, A, Bt, pad_before, stride,
+                                         code, Y, H, dH)
     return out
 
 
@@ -148,38 +164,25 @@ def network_squared_loss_grad(
     thread accumulates its own block; blocks are summed in order, so results are
     deterministic for a given thread count.
     """
-    n, C = X.shape[0], X.shape[1]
-    K = A.shape[0]
-    m1, m2, m3, m4 = Bt.shape[1], Bt.shape[2], Bt.shape[3], Bt.shape[4]
+    n = X.shape[0]
+    K, m1, m2, m3, m4 = Bt.shape
     losses = np.zeros(n_blocks)
     dbs = np.zeros(n_blocks)
-    dAs = np.zeros((n_blocks, K, C, A.shape[2], A.shape[3], A.shape[4], A.shape[5]))
+    dAs = np.zeros((n_blocks, K, A.shape[1], A.shape[2], A.shape[3], A.shape[4],
+                    A.shape[5]))
     Ds = np.zeros((n_blocks, K, m1, m2, m3, m4))
     for block in prange(n_blocks):
-        Pbuf = np.zeros((C, padded_shape[0], padded_shape[1], padded_shape[2],
-                         padded_shape[3]))
-        Y = np.empty((K, m1, m2, m3, m4))
-        H = np.empty((K, m1, m2, m3, m4))
-        dY = np.empty((K, m1, m2, m3, m4))
+        Pbuf, Y, H, dY = _scratch(X.shape[1], padded_shape, Bt.shape)
         dA = dAs[block]
         D = Ds[block]
         for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
-            _load_padded(Pbuf, X, i, pad_before)
-            _convolve(Y, Pbuf, A, stride)
-            acc = 0.0
-            for k in range(K):
-                for t1 in range(m1):
-                    for t2 in range(m2):
-                        for t3 in range(m3):
-                            for t4 in range(m4):
-                                v, dv = _act(code, Y[k, t1, t2, t3, t4])
-                                H[k, t1, t2, t3, t4] = v
-                                dY[k, t1, t2, t3, t4] = dv  # derivative, for now
-                                acc += Bt[k, t1, t2, t3, t4] * v
-            residual = acc + b - y[i]
+            output = b + _sample_forward(Pbuf, X, i, A, Bt, pad_before, stride,
+                                         code, Y, H, dY)
+            residual = output - y[i]
             g = weights[i] * residual
             losses[block] += 0.5 * g * residual
             dbs[block] += g
+            # D += g H; dY = g Bt act'(Y) (dY held act'(Y))
             for k in range(K):
                 for t1 in range(m1):
                     for t2 in range(m2):
