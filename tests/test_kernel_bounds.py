@@ -1,4 +1,4 @@
-"""The numba kernels never index out of bounds.
+"""The numba kernels (features and network) never index out of bounds.
 
 numba does not check bounds by default, so an indexing slip corrupts memory instead
 of raising.  This test recompiles the kernels with ``NUMBA_BOUNDSCHECK=1`` in a
@@ -14,8 +14,12 @@ import textwrap
 SCRIPT = textwrap.dedent(
     """
     import numpy as np
+    from sktensorcnn import kernels
     from sktensorcnn.features import conv_pool_features
     from sktensorcnn.geometry import ConvPoolGeometry
+    from sktensorcnn.network import network_predict, network_squared_loss
+
+    kernels.GEMM_MIN_MACS_PER_OUTPUT = 10**12  # the numba network kernels
 
     cases = [
         ((7, 5, 7), None, 2, 1, "valid", (3, 2, 3), None),
@@ -36,6 +40,12 @@ SCRIPT = textwrap.dedent(
                 X = rng.standard_normal((n, *g.input_shape)).astype(dtype)
                 Z = conv_pool_features(X, g)
                 assert np.isfinite(Z).all()
+            A = rng.standard_normal((2, *g.kernel_shape))
+            B = rng.standard_normal((2, *g.pooled_shape))
+            y, w = rng.standard_normal(n), np.full(n, 1.0 / n)
+            assert np.isfinite(network_predict(X, A, B, 0.1, g, "tanh")).all()
+            assert np.isfinite(network_squared_loss(X, y, w, A, B, 0.1, g,
+                                                    "relu")[0])
     print("bounds ok")
     """
 )
