@@ -27,12 +27,18 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
+from . import kernels
 from .activations import ACTIVATIONS
 from .datafits import GramSquared, squared_datafit
 from .features import features_to_input_space
 from .geometry import ConvPoolGeometry
 from .kernel_structures import _kernel_layout, _stacked_layout
-from .network import network_predict, network_squared_loss
+from .network import (
+    network_predict,
+    network_squared_loss,
+    tucker_network_squared_loss,
+)
+from .parametrizations import TuckerWeight
 from .solvers import (
     alternating_least_squares,
     lbfgs,
@@ -381,23 +387,32 @@ class BaseTensorCNN(BaseEstimator):
         n_kernel_params = len(kernel_param.param_shapes)
         pooled = geometry.pooled_shape
         K = self.n_kernels_
+        # Tucker kernels convolve factor by factor when that is clearly cheaper
+        factorized = isinstance(kernel_param, TuckerWeight) and kernels.uses_factorized(
+            geometry, kernel_param.ranks, K)
 
         def objective(current, rows=None):
             Xr, yr, wr = (X, y, sample_weight) if rows is None else (
                 X[rows], y[rows], sample_weight[rows])
             kernel_params = current[:n_kernel_params]
             fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
-            stacked = kernel_param.to_tensor(kernel_params)
-            loss, d_kernels, d_fc, d_intercept = network_squared_loss(
-                Xr, yr, wr / wr.sum(), _kernel_layout(stacked, geometry),
-                fc.reshape(K, *pooled), float(intercept[0]) if self.fit_intercept
-                else 0.0, geometry, self.activation,
-            )
-            d_stacked = _stacked_layout(d_kernels, geometry).reshape(1, -1)
-            grads = [
-                kernel_param.block(kernel_params, b).apply_jacobian(d_stacked)[0]
-                for b in range(kernel_param.n_blocks)
-            ]
+            b = float(intercept[0]) if self.fit_intercept else 0.0
+            if factorized:
+                loss, grads, d_fc, d_intercept = tucker_network_squared_loss(
+                    Xr, yr, wr / wr.sum(), kernel_params, fc.reshape(K, *pooled), b,
+                    geometry, self.activation,
+                )
+            else:
+                stacked = kernel_param.to_tensor(kernel_params)
+                loss, d_kernels, d_fc, d_intercept = network_squared_loss(
+                    Xr, yr, wr / wr.sum(), _kernel_layout(stacked, geometry),
+                    fc.reshape(K, *pooled), b, geometry, self.activation,
+                )
+                d_stacked = _stacked_layout(d_kernels, geometry).reshape(1, -1)
+                grads = [
+                    kernel_param.block(kernel_params, j).apply_jacobian(d_stacked)[0]
+                    for j in range(kernel_param.n_blocks)
+                ]
             grads = [g.reshape(p.shape) for g, p in zip(grads, kernel_params)]
             grads += [d_fc.reshape(fc.shape),
                       np.array([d_intercept if self.fit_intercept else 0.0])]

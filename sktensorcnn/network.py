@@ -15,7 +15,7 @@ from . import kernels
 from .activations import activation_code
 from .geometry import ConvPoolGeometry
 
-__all__ = ["network_predict", "network_squared_loss"]
+__all__ = ["network_predict", "network_squared_loss", "tucker_network_squared_loss"]
 
 
 def _spread(fc_weights: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
@@ -72,3 +72,23 @@ def network_squared_loss(X, y, weights, kernels_, fc_weights, intercept, geometr
         activation_code(activation),
     )
     return loss, dA, _pool(D, geometry), db
+
+
+def tucker_network_squared_loss(X, y, weights, params, fc_weights, intercept,
+                                geometry, activation):
+    """As :func:`network_squared_loss` for Tucker stacked kernels given by their
+    factors and core (``TuckerWeight`` order), convolving factor by factor; the
+    kernel gradient is returned per factor.
+
+    Returns
+    -------
+    loss : float
+    grad_params : list of ndarray, shapes of ``params``
+    grad_fc : ndarray, shape of ``fc_weights``
+    grad_intercept : float
+    """
+    Bt = _spread(np.asarray(fc_weights, float), geometry)
+    loss, grads, D, db = kernels.tucker_network_squared_loss_grad(
+        X, y, weights, params, Bt, float(intercept), geometry, activation
+    )
+    return loss, grads, _pool(D, geometry), db

@@ -10,10 +10,11 @@ import numba
 import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
-from . import _cpu, _cpu_gemm, _cpu_network
+from . import _cpu, _cpu_factorized, _cpu_gemm, _cpu_network
 
 __all__ = [
     "conv_pool_features", "network_forward", "network_squared_loss_grad", "uses_gemm",
+    "uses_factorized", "tucker_network_squared_loss_grad",
 ]
 
 
@@ -171,3 +172,26 @@ def network_squared_loss_grad(
             X6, y, weights, A6, Bt5, intercept, code, pad, padded, stride, n_blocks,
         )
     return (loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db)
+
+
+def uses_factorized(geometry: ConvPoolGeometry, ranks, n_kernels: int) -> bool:
+    """Path rule for Tucker kernels: convolve factor by factor when that takes at
+    most half the multiply-adds of the dense convolution (the factorized steps
+    run as several smaller matrix products, so it must win clearly)."""
+    dense = geometry.n_kernel_entries * n_kernels * int(np.prod(geometry.conv_shape))
+    return 2 * _cpu_factorized.factorized_macs(geometry, ranks, n_kernels) <= dense
+
+
+def tucker_network_squared_loss_grad(
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray, params: list[np.ndarray],
+    Bt: np.ndarray, intercept: float, geometry: ConvPoolGeometry, activation: str,
+):
+    """Squared loss of a network whose stacked kernels are Tucker ``params``
+    (``[H_1..H_N, [H_C], H_K, G]``), by factorized convolution: the loss, the
+    gradients of ``params``, ``D`` (unpooled FC gradient) and ``db``."""
+    C = geometry.n_channels or 1
+    Xc = np.ascontiguousarray(X).reshape(X.shape[0], C, *geometry.sample_shape)
+    return _cpu_factorized.network_squared_loss_grad(
+        Xc, np.asarray(y, np.float64), np.asarray(weights, np.float64), params,
+        np.asarray(Bt, np.float64), intercept, activation, geometry,
+    )
