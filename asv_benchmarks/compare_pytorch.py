@@ -7,7 +7,8 @@ same number of threads.  Problems (nonlinear-network issue):
 
 * S1: input (7, 5, 7), kernel (2, 2, 2), pool (3, 2, 3), K = 3, n = 10^4;
 * volume: input 32^3, kernel 5^3, K = 16, pooled to 4^3; also with Tucker ranks
-  (2, 2, 2, 2) through the factorized convolution, against PyTorch's dense time.
+  (2, 2, 2, 2) and CP rank 2 through the factorized convolution, against
+  PyTorch's dense time.
 
 Run ``python asv_benchmarks/compare_pytorch.py [--threads 2]``.  PyTorch is never a
 dependency of sktensorcnn; this script is the only place it appears.
@@ -20,8 +21,8 @@ import numba
 import numpy as np
 
 from sktensorcnn import ConvPoolGeometry
-from sktensorcnn.network import network_squared_loss, tucker_network_squared_loss
-from sktensorcnn.parametrizations import TuckerWeight
+from sktensorcnn.network import factorized_network_squared_loss, network_squared_loss
+from sktensorcnn.parametrizations import CPWeight, TuckerWeight
 
 PROBLEMS = {
     "S1": dict(shape=(7, 5, 7), kernel=2, pool=(3, 2, 3), K=3, n=10_000),
@@ -44,14 +45,15 @@ def ours(X, y, A, B, geometry):
     return best_of(lambda: network_squared_loss(X, y, w, A, B, 0.0, geometry, "relu"))
 
 
-def ours_tucker(X, y, B, geometry, ranks):
-    """Tucker stacked kernels, convolved factor by factor."""
+def ours_factorized(X, y, B, geometry, kind, ranks):
+    """Tucker or CP stacked kernels, convolved factor by factor."""
     K = B.shape[0]
-    weight = TuckerWeight((*geometry.kernel_modes, K), ranks)
+    modes = (*geometry.kernel_modes, K)
+    weight = TuckerWeight(modes, ranks) if kind == "tucker" else CPWeight(modes, ranks)
     params = weight.initialize(np.random.RandomState(0))
     w = np.full(len(y), 1.0 / len(y))
-    return best_of(lambda: tucker_network_squared_loss(
-        X, y, w, params, B, 0.0, geometry, "relu"))
+    return best_of(lambda: factorized_network_squared_loss(
+        X, y, w, params, B, 0.0, geometry, "relu", kind))
 
 
 def pytorch(X, y, A, B, geometry, dtype):
@@ -104,13 +106,14 @@ def main(argv=None):
                 theirs = p["n"] / pytorch(X, y, A.astype(dtype), B, geometry, dtype)
                 line += f"{theirs:>12.0f}{rate / theirs:>8.2f}"
             print(line)
-            if name == "volume32":
-                ranks = (2, 2, 2, 2)
-                rate = p["n"] / ours_tucker(X, y, B, geometry, ranks)
-                line = f"{'  Tucker':<10}{dtype:<9}{rate:>15.0f}"
+            if name != "volume32":
+                continue
+            for kind, ranks in (("tucker", (2, 2, 2, 2)), ("cp", 2)):
+                rate = p["n"] / ours_factorized(X, y, B, geometry, kind, ranks)
+                line = f"{'  ' + kind:<10}{dtype:<9}{rate:>15.0f}"
                 if torch is not None:
                     line += f"{theirs:>12.0f}{rate / theirs:>8.2f}"
-                print(line + f"   (ranks {ranks}, factorized; PyTorch dense)")
+                print(line + f"   (rank(s) {ranks}, factorized; PyTorch dense)")
 
 
 if __name__ == "__main__":

@@ -34,11 +34,11 @@ from .features import features_to_input_space
 from .geometry import ConvPoolGeometry
 from .kernel_structures import _kernel_layout, _stacked_layout
 from .network import (
+    factorized_network_squared_loss,
     network_predict,
     network_squared_loss,
-    tucker_network_squared_loss,
 )
-from .parametrizations import TuckerWeight
+from .parametrizations import CPWeight, TuckerWeight
 from .solvers import (
     alternating_least_squares,
     lbfgs,
@@ -387,9 +387,15 @@ class BaseTensorCNN(BaseEstimator):
         n_kernel_params = len(kernel_param.param_shapes)
         pooled = geometry.pooled_shape
         K = self.n_kernels_
-        # Tucker kernels convolve factor by factor when that is clearly cheaper
-        factorized = isinstance(kernel_param, TuckerWeight) and kernels.uses_factorized(
-            geometry, kernel_param.ranks, K)
+        # Tucker / CP kernels convolve factor by factor when that is clearly cheaper
+        if isinstance(kernel_param, TuckerWeight):
+            kind = "tucker"
+            factorized = kernels.uses_factorized(geometry, kernel_param.ranks, K)
+        elif isinstance(kernel_param, CPWeight):
+            kind = "cp"
+            factorized = kernels.uses_factorized(geometry, kernel_param.rank, K, "cp")
+        else:
+            kind, factorized = None, False
 
         def objective(current, rows=None):
             Xr, yr, wr = (X, y, sample_weight) if rows is None else (
@@ -398,9 +404,9 @@ class BaseTensorCNN(BaseEstimator):
             fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
             b = float(intercept[0]) if self.fit_intercept else 0.0
             if factorized:
-                loss, grads, d_fc, d_intercept = tucker_network_squared_loss(
+                loss, grads, d_fc, d_intercept = factorized_network_squared_loss(
                     Xr, yr, wr / wr.sum(), kernel_params, fc.reshape(K, *pooled), b,
-                    geometry, self.activation,
+                    geometry, self.activation, kind,
                 )
             else:
                 stacked = kernel_param.to_tensor(kernel_params)

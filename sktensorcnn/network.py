@@ -15,7 +15,9 @@ from . import kernels
 from .activations import activation_code
 from .geometry import ConvPoolGeometry
 
-__all__ = ["network_predict", "network_squared_loss", "tucker_network_squared_loss"]
+__all__ = [
+    "factorized_network_squared_loss", "network_predict", "network_squared_loss",
+]
 
 
 def _spread(fc_weights: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
@@ -74,11 +76,12 @@ def network_squared_loss(X, y, weights, kernels_, fc_weights, intercept, geometr
     return loss, dA, _pool(D, geometry), db
 
 
-def tucker_network_squared_loss(X, y, weights, params, fc_weights, intercept,
-                                geometry, activation):
-    """As :func:`network_squared_loss` for Tucker stacked kernels given by their
-    factors and core (``TuckerWeight`` order), convolving factor by factor; the
-    kernel gradient is returned per factor.
+def factorized_network_squared_loss(X, y, weights, params, fc_weights, intercept,
+                                    geometry, activation, kind="tucker"):
+    """As :func:`network_squared_loss` for stacked kernels given by their Tucker
+    factors and core (``TuckerWeight`` order) or CP factors (``kind='cp'``,
+    ``CPWeight`` order), convolving factor by factor; the kernel gradient is
+    returned per factor.
 
     Returns
     -------
@@ -88,7 +91,7 @@ def tucker_network_squared_loss(X, y, weights, params, fc_weights, intercept,
     grad_intercept : float
     """
     Bt = _spread(np.asarray(fc_weights, float), geometry)
-    loss, grads, D, db = kernels.tucker_network_squared_loss_grad(
-        X, y, weights, params, Bt, float(intercept), geometry, activation
+    loss, grads, D, db = kernels.factorized_network_squared_loss_grad(
+        X, y, weights, params, Bt, float(intercept), geometry, activation, kind
     )
     return loss, grads, _pool(D, geometry), db

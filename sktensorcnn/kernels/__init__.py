@@ -14,7 +14,7 @@ from . import _cpu, _cpu_factorized, _cpu_gemm, _cpu_network
 
 __all__ = [
     "conv_pool_features", "network_forward", "network_squared_loss_grad", "uses_gemm",
-    "uses_factorized", "tucker_network_squared_loss_grad",
+    "uses_factorized", "factorized_network_squared_loss_grad",
 ]
 
 
@@ -174,24 +174,32 @@ def network_squared_loss_grad(
     return (loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db)
 
 
-def uses_factorized(geometry: ConvPoolGeometry, ranks, n_kernels: int) -> bool:
-    """Path rule for Tucker kernels: convolve factor by factor when that takes at
-    most half the multiply-adds of the dense convolution (the factorized steps
-    run as several smaller matrix products, so it must win clearly)."""
+def uses_factorized(geometry: ConvPoolGeometry, ranks, n_kernels: int,
+                    kind: str = "tucker") -> bool:
+    """Path rule for Tucker (``ranks`` a tuple) or CP (``kind='cp'``, ``ranks``
+    the rank) kernels: convolve factor by factor when that takes at most half the
+    multiply-adds of the dense convolution (the factorized steps run as several
+    smaller array operations, so it must win clearly)."""
     dense = geometry.n_kernel_entries * n_kernels * int(np.prod(geometry.conv_shape))
-    return 2 * _cpu_factorized.factorized_macs(geometry, ranks, n_kernels) <= dense
+    if kind == "cp":
+        macs = _cpu_factorized.cp_factorized_macs(geometry, ranks, n_kernels)
+    else:
+        macs = _cpu_factorized.factorized_macs(geometry, ranks, n_kernels)
+    return 2 * macs <= dense
 
 
-def tucker_network_squared_loss_grad(
+def factorized_network_squared_loss_grad(
     X: np.ndarray, y: np.ndarray, weights: np.ndarray, params: list[np.ndarray],
     Bt: np.ndarray, intercept: float, geometry: ConvPoolGeometry, activation: str,
+    kind: str = "tucker",
 ):
-    """Squared loss of a network whose stacked kernels are Tucker ``params``
-    (``[H_1..H_N, [H_C], H_K, G]``), by factorized convolution: the loss, the
-    gradients of ``params``, ``D`` (unpooled FC gradient) and ``db``."""
+    """Squared loss of a network whose stacked kernels are given by Tucker
+    (``[H_1..H_N, [H_C], H_K, G]``) or CP (``[U_1..U_N, [U_C], H]``, ``kind='cp'``)
+    factors, by factorized convolution: the loss, the gradients of ``params``,
+    ``D`` (unpooled FC gradient) and ``db``."""
     C = geometry.n_channels or 1
     Xc = np.ascontiguousarray(X).reshape(X.shape[0], C, *geometry.sample_shape)
     return _cpu_factorized.network_squared_loss_grad(
         Xc, np.asarray(y, np.float64), np.asarray(weights, np.float64), params,
-        np.asarray(Bt, np.float64), intercept, activation, geometry,
+        np.asarray(Bt, np.float64), intercept, activation, geometry, kind,
     )

@@ -1,4 +1,4 @@
-"""Factorized convolution with Tucker kernels, forward and backward (numpy + BLAS).
+"""Factorized convolution with Tucker or CP kernels, forward and backward (numpy).
 
 With stacked kernels ``A = G x_1 H_1 ... x_N H_N [x_C H_C] x_K H_K`` the
 convolution never needs ``A`` (seed 004, Prop. 1): mix the channels with ``H_C``,
@@ -8,9 +8,16 @@ contract with the core to ``R_K`` maps, and mix those into the ``K`` outputs wit
 is a small matrix product over a sliding-window view.  The backward pass returns
 the gradients of the factors and the core directly.
 
+CP kernels ``A = sum_r u_1r (outer) ... (outer) u_Nr [(outer) u_Cr] (outer) h_r`` are
+separable: each rank component mixes the channels with ``u_Cr``, then runs one
+1-D filter ``u_jr`` per mode (a depthwise convolution over the ``R`` maps), and
+``H = [h_r]`` mixes the ``R`` maps into the ``K`` outputs.
+
 Layout: samples ``(b, C, d_1, ..., d_N)`` (channel axis always present, ``C = 1``
 without channels), parameters as :class:`~sktensorcnn.parametrizations.TuckerWeight`
-of the stacked kernels: ``[H_1, ..., H_N, [H_C], H_K, G]``.
+(``[H_1, ..., H_N, [H_C], H_K, G]``) or
+:class:`~sktensorcnn.parametrizations.CPWeight` (``[U_1, ..., U_N, [U_C], H]``) of
+the stacked kernels.
 """
 
 from __future__ import annotations
@@ -37,6 +44,82 @@ def factorized_macs(geometry, ranks, n_kernels) -> int:
         lead *= R[j]
     M = int(np.prod(geometry.conv_shape))
     return macs + M * lead * R_K + M * R_K * n_kernels
+
+
+def cp_factorized_macs(geometry, rank, n_kernels) -> int:
+    """Multiply-adds per sample of the factorized CP forward convolution."""
+    C = geometry.n_channels or 1
+    macs = C * rank * int(np.prod(geometry.padded_shape)) \
+        if geometry.n_channels is not None else 0
+    for j in range(geometry.n_modes):
+        done = int(np.prod(geometry.conv_shape[:j + 1]))
+        rest = int(np.prod(geometry.padded_shape[j + 1:]))
+        macs += rank * done * rest * geometry.kernel_size[j]
+    return macs + int(np.prod(geometry.conv_shape)) * rank * n_kernels
+
+
+def _mode_slice(ndim, axis, start, count, stride):
+    index = [slice(None)] * ndim
+    index[axis] = slice(start, start + (count - 1) * stride + 1, stride)
+    return tuple(index)
+
+
+def cp_forward(X, params, geometry):
+    """CP counterpart of :func:`forward`: ``(b, m..., K)`` and a cache."""
+    N = geometry.n_modes
+    factors, H = params[:-1], params[-1]
+    Xp = _pad(X, geometry)
+    # (b, R, D...) after the channel mix; (b, 1, D...) broadcasts over R without
+    T = (np.einsum("bc...,cr->br...", Xp, factors[N])
+         if geometry.n_channels is not None else Xp)
+    inputs = []
+    for j in range(N):
+        inputs.append(T)
+        U = factors[j].astype(T.dtype, copy=False)  # (l_j, R)
+        shape = [1] * T.ndim
+        shape[1] = U.shape[1]
+        out = None
+        for a in range(geometry.kernel_size[j]):
+            term = T[_mode_slice(T.ndim, 2 + j, a, geometry.conv_shape[j],
+                                 geometry.stride[j])] * U[a].reshape(shape)
+            out = term if out is None else out + term
+        T = out  # (b, R, m_1..m_j, D_{j+1}...)
+    b, R = T.shape[:2]
+    Tt = np.moveaxis(T.reshape(b, R, -1), 1, -1)  # (b, M, R)
+    Y = _dot_last(Tt, H.T)  # (b, M, K)
+    return Y, (Xp, inputs, T, Tt)
+
+
+def cp_backward(dY, params, geometry, cache):
+    """Gradients of ``<dY, Y>`` w.r.t. ``[U_1..U_N, [U_C], H]``."""
+    N = geometry.n_modes
+    factors, H = params[:-1], params[-1]
+    Xp, inputs, T, Tt = cache
+    K, R = H.shape
+    dH = dY.reshape(-1, K).T @ Tt.reshape(-1, R)
+    dT = np.moveaxis(_dot_last(dY, H), -1, 1).reshape(T.shape)  # (b, R, m...)
+    grads = [None] * N
+    for j in reversed(range(N)):
+        T_in = inputs[j]
+        U = factors[j]
+        l, m, s = geometry.kernel_size[j], geometry.conv_shape[j], geometry.stride[j]
+        axes = tuple(a for a in range(dT.ndim) if a != 1)
+        grads[j] = np.stack([
+            np.sum(dT * T_in[_mode_slice(T_in.ndim, 2 + j, a, m, s)], axis=axes)
+            for a in range(l)
+        ])  # (l_j, R)
+        if j == 0 and geometry.n_channels is None:
+            break
+        shape = [1] * dT.ndim
+        shape[1] = R
+        dT_in = np.zeros(T_in.shape, dtype=dT.dtype)
+        for a in range(l):
+            dT_in[_mode_slice(T_in.ndim, 2 + j, a, m, s)] += dT * U[a].reshape(shape)
+        dT = dT_in
+    if geometry.n_channels is not None:
+        axes = [0, *range(2, Xp.ndim)]
+        grads.append(np.tensordot(Xp, dT, axes=(axes, axes)))  # (C, R)
+    return [*grads, dH]
 
 
 def _split(params, geometry):
@@ -138,8 +221,10 @@ def backward(dY, params, geometry, cache):
 _CHUNK_BYTES = 64 * 2**20
 
 
-def network_squared_loss_grad(X, y, weights, params, Bt, b, code_name, geometry):
-    """Squared loss and gradients as :mod:`._cpu_gemm`'s, for Tucker parameters.
+def network_squared_loss_grad(X, y, weights, params, Bt, b, code_name, geometry,
+                              kind="tucker"):
+    """Squared loss and gradients as :mod:`._cpu_gemm`'s, for Tucker or CP
+    (``kind``) parameters.
 
     ``X`` ``(n, C, d...)``, ``Bt`` ``(K, m...)``.  Returns the loss, the gradients
     of ``params``, ``D`` ``(K, m...)`` (unpooled FC gradient) and ``db``.
@@ -155,9 +240,10 @@ def network_squared_loss_grad(X, y, weights, params, Bt, b, code_name, geometry)
     loss, db = 0.0, 0.0
     grads = [np.zeros(p.shape) for p in params]
     D = np.zeros((M, K))
+    fwd, bwd = (forward, backward) if kind == "tucker" else (cp_forward, cp_backward)
     for start in range(0, n, size):
         rows = slice(start, min(start + size, n))
-        Y, cache = forward(X[rows], params, geometry)
+        Y, cache = fwd(X[rows], params, geometry)
         Y = Y.reshape(-1, M, K)
         H = act(Y)
         residual = np.einsum("bmk,mk->b", H, Bt_mk, dtype=np.float64) + b - y[rows]
@@ -169,6 +255,6 @@ def network_squared_loss_grad(X, y, weights, params, Bt, b, code_name, geometry)
         dY = dact(Y)
         dY *= Bt_mk
         dY *= gx[:, None, None]
-        for total, part in zip(grads, backward(dY, params, geometry, cache)):
+        for total, part in zip(grads, bwd(dY, params, geometry, cache)):
             total += part
     return loss, grads, D.T.reshape(Bt.shape), db
