@@ -229,9 +229,8 @@ def network_squared_loss_grad(X, y, weights, params, Bt, b, code_name, geometry,
     ``X`` ``(n, C, d...)``, ``Bt`` ``(K, m...)``.  Returns the loss, the gradients
     of ``params``, ``D`` ``(K, m...)`` (unpooled FC gradient) and ``db``.
     """
-    from ..activations import ACTIVATIONS
+    from ._cpu_gemm import squared_loss_head
 
-    act, dact = ACTIVATIONS[code_name]
     n, K = X.shape[0], Bt.shape[0]
     M = int(np.prod(geometry.conv_shape))
     Bt_mk = Bt.reshape(K, M).T.astype(X.dtype)
@@ -244,17 +243,10 @@ def network_squared_loss_grad(X, y, weights, params, Bt, b, code_name, geometry,
     for start in range(0, n, size):
         rows = slice(start, min(start + size, n))
         Y, cache = fwd(X[rows], params, geometry)
-        Y = Y.reshape(-1, M, K)
-        H = act(Y)
-        residual = np.einsum("bmk,mk->b", H, Bt_mk, dtype=np.float64) + b - y[rows]
-        g = weights[rows] * residual
-        loss += 0.5 * float(g @ residual)
-        db += float(g.sum())
-        gx = g.astype(X.dtype)
-        D += np.einsum("b,bmk->mk", gx, H)
-        dY = dact(Y)
-        dY *= Bt_mk
-        dY *= gx[:, None, None]
+        part_loss, part_db, part_D, dY = squared_loss_head(
+            Y.reshape(-1, M, K), Bt_mk, b, y[rows], weights[rows], code_name)
+        loss, db = loss + part_loss, db + part_db
+        D += part_D
         for total, part in zip(grads, bwd(dY, params, geometry, cache)):
             total += part
     return loss, grads, D.T.reshape(Bt.shape), db

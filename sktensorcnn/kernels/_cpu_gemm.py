@@ -40,6 +40,22 @@ def _chunks(n, per_sample_bytes):
         yield slice(start, min(start + size, n))
 
 
+def squared_loss_head(Y, Bt_mk, b, y, weights, activation):
+    """From convolution outputs ``Y`` ``(b, M, K)`` of a chunk: the chunk's loss
+    and ``db``, its part of ``D = sum_i g_i act(Y_i)`` ``(M, K)``, and
+    ``dY = g act'(Y) Bt`` -- what every matrix path shares after convolving."""
+    act, dact = ACTIVATIONS[activation]
+    H = act(Y)
+    residual = np.einsum("bmk,mk->b", H, Bt_mk, dtype=np.float64) + b - y
+    g = weights * residual
+    gx = g.astype(Y.dtype)
+    D = np.einsum("b,bmk->mk", gx, H)
+    dY = dact(Y)
+    dY *= Bt_mk
+    dY *= gx[:, None, None]
+    return 0.5 * float(g @ residual), float(g.sum()), D, dY
+
+
 def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride):
     """As :func:`._cpu_network.network_forward`."""
     n, K = X.shape[0], A.shape[0]
@@ -67,23 +83,15 @@ def network_squared_loss_grad(
     M = int(np.prod(conv_shape))
     Amat = A.reshape(K, -1).T.astype(X.dtype)
     Bt_mk = Bt.reshape(K, M).T.astype(X.dtype)
-    act, dact = ACTIVATIONS[_NAMES[code]]
     loss, db = 0.0, 0.0
     dA = np.zeros((K, Amat.shape[0]))
     D = np.zeros((M, K))
     for rows in _chunks(n, M * Amat.shape[0] * X.itemsize):
         P = _patches(X[rows], A.shape[2:], stride, pad_before, padded_shape,
                      conv_shape)
-        Y = P @ Amat
-        H = act(Y)
-        residual = np.einsum("bmk,mk->b", H, Bt_mk, dtype=np.float64) + b - y[rows]
-        g = weights[rows] * residual
-        loss += 0.5 * float(g @ residual)
-        db += float(g.sum())
-        gx = g.astype(X.dtype)
-        D += np.einsum("b,bmk->mk", gx, H)
-        dY = dact(Y)
-        dY *= Bt_mk
-        dY *= gx[:, None, None]
+        part_loss, part_db, part_D, dY = squared_loss_head(
+            P @ Amat, Bt_mk, b, y[rows], weights[rows], _NAMES[code])
+        loss, db = loss + part_loss, db + part_db
+        D += part_D
         dA += dY.reshape(-1, K).T @ P.reshape(-1, P.shape[2])
     return loss, dA.reshape(A.shape), D.T.reshape(Bt.shape), db
