@@ -22,8 +22,14 @@ the stacked kernels.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from threadpoolctl import ThreadpoolController
+
+from ..activations import activation_code
+from . import _cpu_modewise
+from ._cpu_gemm import squared_loss_head
 
 
 def factorized_macs(geometry, ranks, n_kernels) -> int:
@@ -58,70 +64,6 @@ def cp_factorized_macs(geometry, rank, n_kernels) -> int:
     return macs + int(np.prod(geometry.conv_shape)) * rank * n_kernels
 
 
-def _mode_slice(ndim, axis, start, count, stride):
-    index = [slice(None)] * ndim
-    index[axis] = slice(start, start + (count - 1) * stride + 1, stride)
-    return tuple(index)
-
-
-def cp_forward(X, params, geometry):
-    """CP counterpart of :func:`forward`: ``(b, m..., K)`` and a cache."""
-    N = geometry.n_modes
-    factors, H = params[:-1], params[-1]
-    Xp = _pad(X, geometry)
-    # (b, R, D...) after the channel mix; (b, 1, D...) broadcasts over R without
-    T = (np.einsum("bc...,cr->br...", Xp, factors[N])
-         if geometry.n_channels is not None else Xp)
-    inputs = []
-    for j in range(N):
-        inputs.append(T)
-        U = factors[j].astype(T.dtype, copy=False)  # (l_j, R)
-        shape = [1] * T.ndim
-        shape[1] = U.shape[1]
-        out = None
-        for a in range(geometry.kernel_size[j]):
-            term = T[_mode_slice(T.ndim, 2 + j, a, geometry.conv_shape[j],
-                                 geometry.stride[j])] * U[a].reshape(shape)
-            out = term if out is None else out + term
-        T = out  # (b, R, m_1..m_j, D_{j+1}...)
-    b, R = T.shape[:2]
-    Tt = np.moveaxis(T.reshape(b, R, -1), 1, -1)  # (b, M, R)
-    Y = _dot_last(Tt, H.T)  # (b, M, K)
-    return Y, (Xp, inputs, T, Tt)
-
-
-def cp_backward(dY, params, geometry, cache):
-    """Gradients of ``<dY, Y>`` w.r.t. ``[U_1..U_N, [U_C], H]``."""
-    N = geometry.n_modes
-    factors, H = params[:-1], params[-1]
-    Xp, inputs, T, Tt = cache
-    K, R = H.shape
-    dH = dY.reshape(-1, K).T @ Tt.reshape(-1, R)
-    dT = np.moveaxis(_dot_last(dY, H), -1, 1).reshape(T.shape)  # (b, R, m...)
-    grads = [None] * N
-    for j in reversed(range(N)):
-        T_in = inputs[j]
-        U = factors[j]
-        l, m, s = geometry.kernel_size[j], geometry.conv_shape[j], geometry.stride[j]
-        axes = tuple(a for a in range(dT.ndim) if a != 1)
-        grads[j] = np.stack([
-            np.sum(dT * T_in[_mode_slice(T_in.ndim, 2 + j, a, m, s)], axis=axes)
-            for a in range(l)
-        ])  # (l_j, R)
-        if j == 0 and geometry.n_channels is None:
-            break
-        shape = [1] * dT.ndim
-        shape[1] = R
-        dT_in = np.zeros(T_in.shape, dtype=dT.dtype)
-        for a in range(l):
-            dT_in[_mode_slice(T_in.ndim, 2 + j, a, m, s)] += dT * U[a].reshape(shape)
-        dT = dT_in
-    if geometry.n_channels is not None:
-        axes = [0, *range(2, Xp.ndim)]
-        grads.append(np.tensordot(Xp, dT, axes=(axes, axes)))  # (C, R)
-    return [*grads, dH]
-
-
 def _split(params, geometry):
     N = geometry.n_modes
     factors, core = params[:-1], params[-1]
@@ -135,86 +77,162 @@ def _pad(X, geometry):
     return np.pad(X, pads) if any(p != (0, 0) for p in pads) else X
 
 
-def _dot_last(T, matrix):
-    """``T @ matrix`` over the last axis as one 2-D BLAS product (``@`` on an N-d
-    array runs many tiny stacked products instead; strided views are gathered)."""
-    out = T.reshape(-1, T.shape[-1]) @ matrix.astype(T.dtype, copy=False)
-    return out.reshape(*T.shape[:-1], matrix.shape[1])
+def _channel_mix(Xp, channel):
+    """``(b, C, D...)`` -> ``(b, R_C, D...)``; without channels ``(b, 1, D...)``."""
+    if channel is None:
+        return Xp
+    b, C = Xp.shape[:2]
+    mixed = channel.T.astype(Xp.dtype) @ Xp.reshape(b, C, -1)
+    return mixed.reshape(b, channel.shape[1], *Xp.shape[2:])
 
 
-def _windows(T, axis, length, stride, count):
-    """Windows of ``length`` along ``axis`` every ``stride``, the first ``count``;
-    the window offset becomes the last axis."""
-    win = sliding_window_view(T, length, axis=axis)
-    index = [slice(None)] * win.ndim
-    index[axis] = slice(0, (count - 1) * stride + 1, stride)
-    return win[tuple(index)]
+def _convolve_modes(T, filters, geometry, depthwise):
+    """Filter ``T`` ``(b, G, D_1..D_N)`` along every spatial mode in turn.
+
+    Tucker (``depthwise=False``): each mode's ``R_j`` filters read every map and
+    their axis is put in front, ending as ``(b, R_N..R_1, G, m_1..m_N)``.  CP
+    (``depthwise``): filter ``r`` reads map ``r``, ending as ``(b, R, m_1..m_N)``.
+    Returns the result and the 5-D input views the backward pass needs.
+    """
+    b = T.shape[0]
+    N = geometry.n_modes
+    inputs = []
+    for j in range(N):
+        D = geometry.padded_shape[j]
+        m = geometry.conv_shape[j]
+        I = int(np.prod(geometry.padded_shape[j + 1:]))
+        G = T.shape[1] if depthwise else 1
+        T5 = T.reshape(b, G, -1, D, I)
+        H = np.ascontiguousarray(filters[j], dtype=T.dtype)
+        out = np.empty((b, H.shape[1], T5.shape[2], m, I), dtype=T.dtype)
+        if I == 1:
+            _cpu_modewise.conv_along_last(T5[..., 0], H, geometry.stride[j],
+                                          out[..., 0])
+        else:
+            _cpu_modewise.conv_along(T5, H, geometry.stride[j], out)
+        inputs.append(T5)
+        T = out
+    return T.reshape(b, -1, int(np.prod(geometry.conv_shape))), inputs
+
+
+def _convolve_modes_backward(dT, filters, geometry, inputs, want_input):
+    """Back through :func:`_convolve_modes`: the filters' gradients and the
+    gradient of the maps it started from (``None`` unless ``want_input``)."""
+    grads = [None] * geometry.n_modes
+    for j in reversed(range(geometry.n_modes)):
+        T5 = inputs[j]
+        b, _, Q, _, I = T5.shape
+        H = np.ascontiguousarray(filters[j], dtype=T5.dtype)
+        l, R = H.shape
+        m = geometry.conv_shape[j]
+        dout = np.ascontiguousarray(dT, dtype=T5.dtype).reshape(b, R, Q, m, I)
+        need = want_input or j > 0
+        dT_in = np.zeros(T5.shape if need else (0, 1, 1, 1, 1), dtype=T5.dtype)
+        dH = np.empty((b, l, R))
+        scratch = np.empty((b, m if I == 1 else I), dtype=T5.dtype)
+        if I == 1:
+            _cpu_modewise.conv_along_last_backward(
+                dout[..., 0], T5[..., 0], H, geometry.stride[j], need,
+                dT_in[..., 0], dH, scratch)
+        else:
+            _cpu_modewise.conv_along_backward(dout, T5, H, geometry.stride[j], need,
+                                              dT_in, dH, scratch)
+        grads[j] = dH.sum(axis=0)
+        dT = dT_in
+    return grads, (dT if want_input else None)
+
+
+def _channel_grad(Xp, dT, channel):
+    """Gradient of the channel mix ``(C, R_C)`` from that of its output."""
+    b, C = Xp.shape[:2]
+    return np.einsum("bcx,brx->cr", Xp.reshape(b, C, -1),
+                     dT.reshape(b, channel.shape[1], -1), dtype=np.float64)
+
+
+def _core_matrix(core, geometry):
+    """The core ``(R_1..R_N, [R_C], R_K)`` as ``(R_N..R_1 [R_C], R_K)``, matching
+    the rank axes of :func:`_convolve_modes`."""
+    N = geometry.n_modes
+    order = [*reversed(range(N)), *range(N, core.ndim)]
+    return np.transpose(core, order).reshape(-1, core.shape[-1])
+
+
+def _uncore(matrix, core, geometry):
+    """Inverse of :func:`_core_matrix`."""
+    N = geometry.n_modes
+    order = [*reversed(range(N)), *range(N, core.ndim)]
+    return np.transpose(matrix.reshape([core.shape[a] for a in order]),
+                        np.argsort(order))
 
 
 def forward(X, params, geometry):
-    """Convolution outputs ``(b, m_1..m_N, K)`` and what the backward pass needs."""
-    N = geometry.n_modes
+    """Convolution outputs ``(b, M, K)`` and what the backward pass needs."""
     spatial, channel, H_K, core = _split(params, geometry)
     Xp = _pad(X, geometry)
-    # (b, C, D...) -> (b, R_C, D...): channel mix
-    T = np.einsum("bc...,cr->br...", Xp, channel) if channel is not None else Xp
-    inputs = []
-    for j in range(N):
-        inputs.append(T)
-        win = _windows(T, 2 + j, geometry.kernel_size[j], geometry.stride[j],
-                       geometry.conv_shape[j])
-        T = _dot_last(win, spatial[j])  # window axis contracted, R_j appended
-    # T: (b, R_C, m..., R_1..R_N); core G: (R_1..R_N, [R_C], R_K)
-    b = X.shape[0]
-    M = int(np.prod(geometry.conv_shape))
-    R_C = T.shape[1]
-    # (b, M, R_1..R_N [R_C]) in the core's mode order (R_C = 1 drops out)
-    Tm = np.moveaxis(T, 1, -1).reshape(b, M, -1)
-    core_mat = core.reshape(-1, core.shape[-1])
-    Yc = _dot_last(Tm, core_mat)  # (b, M, R_K)
-    Y = _dot_last(Yc, H_K.T)  # (b, M, K)
-    cache = (Xp, inputs, T, Tm, Yc, R_C)
-    return Y, cache
+    T, inputs = _convolve_modes(_channel_mix(Xp, channel), spatial, geometry, False)
+    # one product mixes the R_1..R_N R_C maps into K outputs: G's matrix times H_K^T
+    W = (_core_matrix(core, geometry) @ H_K.T).astype(X.dtype)
+    Y = np.matmul(T.transpose(0, 2, 1), W)  # (b, M, K)
+    return Y, (Xp, inputs, T, W)
 
 
 def backward(dY, params, geometry, cache):
     """Gradients of ``<dY, Y>`` w.r.t. ``[H_1..H_N, [H_C], H_K, G]``."""
-    N = geometry.n_modes
     spatial, channel, H_K, core = _split(params, geometry)
-    Xp, inputs, T, Tm, Yc, R_C = cache
-    b = dY.shape[0]
-    K, R_K = H_K.shape
-    dH_K = dY.reshape(-1, K).T @ Yc.reshape(-1, R_K)
-    dYc = _dot_last(dY, H_K)  # (b, M, R_K)
-    core_mat = core.reshape(-1, core.shape[-1])
-    dcore = (Tm.reshape(-1, Tm.shape[-1]).T @ dYc.reshape(-1, R_K)).reshape(core.shape)
-    dTm = _dot_last(dYc, core_mat.T)  # (b, M, R_1..R_N R_C)
-    dT = np.moveaxis(dTm.reshape(b, *geometry.conv_shape, *T.shape[2 + N:], R_C),
-                     -1, 1)
-    d_spatial = [None] * N
-    for j in reversed(range(N)):
-        T_in = inputs[j]
-        win = _windows(T_in, 2 + j, geometry.kernel_size[j], geometry.stride[j],
-                       geometry.conv_shape[j])  # (..., l_j)
-        R_j = dT.shape[-1]
-        d_spatial[j] = (win.reshape(-1, win.shape[-1]).T  # (l_j, R_j)
-                        @ dT.reshape(-1, R_j))
-        if j == 0 and channel is None:
-            break
-        # back through the 1-D convolution: scatter E[..., t, ..., a] to t*s + a
-        E = _dot_last(dT, spatial[j].T)  # (..., m_j, ..., l_j)
-        dT_in = np.zeros(T_in.shape, dtype=E.dtype)
-        s, m = geometry.stride[j], geometry.conv_shape[j]
-        for a in range(geometry.kernel_size[j]):
-            index = [slice(None)] * dT_in.ndim
-            index[2 + j] = slice(a, a + (m - 1) * s + 1, s)
-            dT_in[tuple(index)] += E[..., a]
-        dT = dT_in
-    grads = list(d_spatial)
+    Xp, inputs, T, W = cache
+    dY = dY.astype(T.dtype, copy=False)
+    dW = np.matmul(T, dY).sum(axis=0, dtype=np.float64)  # (R.., K)
+    core_mat = _core_matrix(core, geometry)
+    dcore = _uncore(dW @ H_K, core, geometry)
+    dH_K = dW.T @ core_mat
+    dT = np.matmul(W, dY.transpose(0, 2, 1))  # (b, R.., M)
+    grads, dT = _convolve_modes_backward(dT, spatial, geometry, inputs,
+                                         channel is not None)
     if channel is not None:
-        axes = [0, *range(2, Xp.ndim)]
-        grads.append(np.tensordot(Xp, dT, axes=(axes, axes)))  # (C, R_C)
+        grads.append(_channel_grad(Xp, dT, channel))
     return [*grads, dH_K, dcore]
+
+
+def cp_forward(X, params, geometry):
+    """CP counterpart of :func:`forward`: ``(b, M, K)`` and a cache."""
+    N = geometry.n_modes
+    factors, H = params[:-1], params[-1]
+    channel = factors[N] if geometry.n_channels is not None else None
+    Xp = _pad(X, geometry)
+    T, inputs = _convolve_modes(_channel_mix(Xp, channel), factors[:N], geometry,
+                                True)
+    Y = np.matmul(T.transpose(0, 2, 1), H.T.astype(X.dtype))  # (b, M, K)
+    return Y, (Xp, inputs, T)
+
+
+def cp_backward(dY, params, geometry, cache):
+    """Gradients of ``<dY, Y>`` w.r.t. ``[U_1..U_N, [U_C], H]``."""
+    N = geometry.n_modes
+    factors, H = params[:-1], params[-1]
+    Xp, inputs, T = cache
+    dY = dY.astype(T.dtype, copy=False)
+    dH = np.matmul(T, dY).sum(axis=0, dtype=np.float64).T  # (K, R)
+    dT = np.matmul(H.T.astype(T.dtype), dY.transpose(0, 2, 1))  # (b, R, M)
+    want = geometry.n_channels is not None
+    grads, dT = _convolve_modes_backward(dT, factors[:N], geometry, inputs, want)
+    if want:
+        grads.append(_channel_grad(Xp, dT, factors[N]))
+    return [*grads, dH]
+
+
+@functools.cache
+def _blas_controller():
+    return ThreadpoolController()
+
+
+def single_threaded_blas():
+    """Context in which BLAS runs on one thread.
+
+    The factorized path's matrix products are thin (inner dimension a product of
+    ranks) and the parallel work is in numba's threads; BLAS threads left spinning
+    after each product would take the cores from them (twice slower here).
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 #: Bytes of intermediate maps per chunk of samples.
@@ -229,24 +247,23 @@ def network_squared_loss_grad(X, y, weights, params, Bt, b, code_name, geometry,
     ``X`` ``(n, C, d...)``, ``Bt`` ``(K, m...)``.  Returns the loss, the gradients
     of ``params``, ``D`` ``(K, m...)`` (unpooled FC gradient) and ``db``.
     """
-    from ._cpu_gemm import squared_loss_head
-
     n, K = X.shape[0], Bt.shape[0]
     M = int(np.prod(geometry.conv_shape))
-    Bt_mk = Bt.reshape(K, M).T.astype(X.dtype)
+    Bt_mk = np.ascontiguousarray(Bt.reshape(K, M).T, dtype=X.dtype)
     per_sample = X[0].nbytes * 4 + M * K * X.itemsize * 4
     size = max(1, _CHUNK_BYTES // per_sample)
     loss, db = 0.0, 0.0
     grads = [np.zeros(p.shape) for p in params]
     D = np.zeros((M, K))
     fwd, bwd = (forward, backward) if kind == "tucker" else (cp_forward, cp_backward)
-    for start in range(0, n, size):
-        rows = slice(start, min(start + size, n))
-        Y, cache = fwd(X[rows], params, geometry)
-        part_loss, part_db, part_D, dY = squared_loss_head(
-            Y.reshape(-1, M, K), Bt_mk, b, y[rows], weights[rows], code_name)
-        loss, db = loss + part_loss, db + part_db
-        D += part_D
-        for total, part in zip(grads, bwd(dY, params, geometry, cache)):
-            total += part
+    with single_threaded_blas():
+        for start in range(0, n, size):
+            rows = slice(start, min(start + size, n))
+            Y, cache = fwd(X[rows], params, geometry)
+            part_loss, part_db, part_D, dY = squared_loss_head(
+                Y, Bt_mk, b, y[rows], weights[rows], activation_code(code_name))
+            loss, db = loss + part_loss, db + part_db
+            D += part_D
+            for total, part in zip(grads, bwd(dY, params, geometry, cache)):
+                total += part
     return loss, grads, D.T.reshape(Bt.shape), db

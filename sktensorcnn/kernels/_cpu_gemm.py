@@ -7,10 +7,12 @@ lets BLAS do the arithmetic, in the input's precision.  Same inputs and outputs 
 the numba kernels (the 4-mode canonical layout).
 """
 
+import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..activations import ACTIVATIONS
+from . import _cpu_head
 
 _NAMES = list(ACTIVATIONS)
 #: Bytes of patches gathered per chunk.
@@ -40,20 +42,17 @@ def _chunks(n, per_sample_bytes):
         yield slice(start, min(start + size, n))
 
 
-def squared_loss_head(Y, Bt_mk, b, y, weights, activation):
-    """From convolution outputs ``Y`` ``(b, M, K)`` of a chunk: the chunk's loss
-    and ``db``, its part of ``D = sum_i g_i act(Y_i)`` ``(M, K)``, and
-    ``dY = g act'(Y) Bt`` -- what every matrix path shares after convolving."""
-    act, dact = ACTIVATIONS[activation]
-    H = act(Y)
-    residual = np.einsum("bmk,mk->b", H, Bt_mk, dtype=np.float64) + b - y
-    g = weights * residual
-    gx = g.astype(Y.dtype)
-    D = np.einsum("b,bmk->mk", gx, H)
-    dY = dact(Y)
-    dY *= Bt_mk
-    dY *= gx[:, None, None]
-    return 0.5 * float(g @ residual), float(g.sum()), D, dY
+def squared_loss_head(Y, Bt_mk, b, y, weights, code):
+    """From convolution outputs ``Y`` ``(b, M, K)`` of a chunk (overwritten by
+    ``dY``): the chunk's squared loss, ``db``, its part of
+    ``D = sum_i g_i act(Y_i)`` ``(M, K)`` and ``dY = g act'(Y) Bt`` -- what every
+    matrix path shares after convolving (see :mod:`._cpu_head`)."""
+    n_blocks = max(1, min(Y.shape[0], numba.get_num_threads()))
+    n, M, K = Y.shape
+    loss, D, db = _cpu_head.loss_grad(
+        Y.reshape(n, M * K), Bt_mk.reshape(1, M * K), np.array([b], dtype=float),
+        y, weights, code, _cpu_head.SQUARED, n_blocks)
+    return loss, float(db[0]), D.reshape(M, K), Y
 
 
 def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride):
@@ -63,7 +62,7 @@ def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride):
     M = int(np.prod(conv_shape))
     # heavy arrays in the input's precision (float32 stays float32 for BLAS)
     Amat = A.reshape(K, -1).T.astype(X.dtype)  # (C L, K)
-    Bt_mk = Bt.reshape(K, M).T.astype(X.dtype)  # (M, K)
+    Bt_mk = np.ascontiguousarray(Bt.reshape(K, M).T, dtype=X.dtype)  # (M, K)
     act = ACTIVATIONS[_NAMES[code]][0]
     out = np.empty(n)
     for rows in _chunks(n, M * Amat.shape[0] * X.itemsize):
@@ -82,7 +81,7 @@ def network_squared_loss_grad(
     conv_shape = Bt.shape[1:]
     M = int(np.prod(conv_shape))
     Amat = A.reshape(K, -1).T.astype(X.dtype)
-    Bt_mk = Bt.reshape(K, M).T.astype(X.dtype)
+    Bt_mk = np.ascontiguousarray(Bt.reshape(K, M).T, dtype=X.dtype)
     loss, db = 0.0, 0.0
     dA = np.zeros((K, Amat.shape[0]))
     D = np.zeros((M, K))
@@ -90,7 +89,7 @@ def network_squared_loss_grad(
         P = _patches(X[rows], A.shape[2:], stride, pad_before, padded_shape,
                      conv_shape)
         part_loss, part_db, part_D, dY = squared_loss_head(
-            P @ Amat, Bt_mk, b, y[rows], weights[rows], _NAMES[code])
+            P @ Amat, Bt_mk, b, y[rows], weights[rows], code)
         loss, db = loss + part_loss, db + part_db
         D += part_D
         dA += dY.reshape(-1, K).T @ P.reshape(-1, P.shape[2])
