@@ -4,10 +4,15 @@ An estimator is thin: it validates the input, builds the geometry, the weight
 parametrization, the data term and the solver, runs the solver and exposes the
 fitted network.  A kernel-structure mixin (:mod:`sktensorcnn.kernel_structures`)
 says how the kernel tensor is constrained and how fitted parameters map back to
-kernels; the task class says what is predicted.  With the identity activation the
-network is linear and is fitted on the conv-pool features (``_fit_linear``); with
-any other it is trained through the numba forward/backward kernels
-(``_fit_network``).
+kernels; the task class (regression, classification) says what is predicted:
+its loss, how targets are encoded, how many outputs the network has (``n_out``:
+one, or one per class with the kernels shared) and how the fitted output layer is
+exposed.  With the identity activation the network is linear and is fitted on the
+conv-pool features (``_fit_linear``); with any other it is trained through the
+numba forward/backward kernels (``_fit_network``).
+
+Internally the output layer is always ``fc`` ``(n_out, K, P)`` and ``intercept``
+``(n_out,)``.
 """
 
 from __future__ import annotations
@@ -29,15 +34,11 @@ from sklearn.utils.validation import (
 
 from . import kernels
 from .activations import ACTIVATIONS
-from .datafits import GramSquared, squared_datafit
+from .datafits import FeatureLoss, GramSquared, ridge_statistics, squared_datafit
 from .features import features_to_input_space
 from .geometry import ConvPoolGeometry
 from .kernel_structures import _kernel_layout, _stacked_layout
-from .network import (
-    factorized_network_squared_loss,
-    network_predict,
-    network_squared_loss,
-)
+from .network import factorized_network_loss, network_loss, network_outputs
 from .parametrizations import CPWeight, TuckerWeight
 from .solvers import (
     alternating_least_squares,
@@ -193,8 +194,10 @@ class BaseTensorCNN(BaseEstimator):
         """Move a leading channel axis (of one sample) back to the user's layout."""
         return np.moveaxis(array, 0, -1) if self.channel_axis == -1 else array
 
-    def _validate_targets(self, X, y, sample_weight):
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    def _validate_targets(self, X, y, sample_weight, *, reset: bool, classes=None):
+        """Encoded targets (float64, see :mod:`sktensorcnn.losses`) and sample
+        weights; the task class encodes (``_encode_targets``)."""
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if y.ndim != 1:
             raise ValueError(
                 f"y must be 1-d of shape (n_samples,); got shape {y.shape}."
@@ -205,6 +208,8 @@ class BaseTensorCNN(BaseEstimator):
                 f"{y.shape[0]}."
             )
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        y, sample_weight = self._encode_targets(y, sample_weight, reset=reset,
+                                                classes=classes)
         if not np.any(sample_weight > 0):
             raise ValueError("sample_weight must have at least one positive entry.")
         return y, sample_weight
@@ -223,14 +228,17 @@ class BaseTensorCNN(BaseEstimator):
 
     # ------------------------------------------------------------ fitting
     def _resolve_solver(self) -> str:
-        """``'auto'``: ALS for the identity activation (a linear network fitted on
-        the features), L-BFGS for any other activation."""
+        """``'auto'``: ALS for the identity activation with the squared loss (a
+        linear least squares network fitted on the features), L-BFGS otherwise."""
+        linear_squares = self.activation == "identity" and self._loss() == "squared"
         if self.solver == "auto":
-            return "als" if self.activation == "identity" else "lbfgs"
-        if self.solver == "als" and self.activation != "identity":
+            return "als" if linear_squares else "lbfgs"
+        if self.solver == "als" and not linear_squares:
+            what = (f"activation={self.activation!r}" if self.activation != "identity"
+                    else f"the {self._loss()} loss")
             raise ValueError(
-                f"solver='als' fits the linear network only, not "
-                f"activation={self.activation!r}; use solver='lbfgs' or 'auto'."
+                f"solver='als' fits the linear network with the squared loss only, "
+                f"not {what}; use solver='lbfgs' or 'auto'."
             )
         return self.solver
 
@@ -287,7 +295,7 @@ class BaseTensorCNN(BaseEstimator):
             The fitted estimator.
         """
         X = self._validate_X(X, reset=True)
-        y, sample_weight = self._validate_targets(X, y, sample_weight)
+        y, sample_weight = self._validate_targets(X, y, sample_weight, reset=True)
         self._network_params = None if not self.warm_start else getattr(
             self, "_network_params", None)
 
@@ -309,12 +317,22 @@ class BaseTensorCNN(BaseEstimator):
             )
         self.n_iter_ = result.n_iter
         self.loss_curve_ = list(result.loss_curve)
-        self.n_params_ = self._count_params(geometry) + int(self.fit_intercept)
-        self.model_complexity_ = self._model_complexity(geometry)
+        self._set_sizes(geometry)
         return self
 
+    def _set_sizes(self, geometry):
+        n_out = self._n_out
+        self.n_params_ = (self._count_params(geometry, n_out)
+                          + n_out * int(self.fit_intercept))
+        self.model_complexity_ = self._model_complexity(geometry, n_out)
+
+    # ------------------------------------------------------------ linear network
     def _fit_linear(self, X, y, sample_weight, geometry, solver, rng):
-        """Identity activation: low-rank regression on the conv-pool features."""
+        """Identity activation: low-rank regression on the conv-pool features,
+        by ALS / L-BFGS on the squared loss's data term, or L-BFGS on any other
+        loss (:meth:`_fit_linear_loss`)."""
+        if self._loss() != "squared":
+            return self._fit_linear_loss(X, y, sample_weight, geometry, rng)
         parametrization = self._make_parametrization(geometry)
         datafit = squared_datafit(
             X, y, geometry, sample_weight=sample_weight,
@@ -329,29 +347,118 @@ class BaseTensorCNN(BaseEstimator):
             # Low-rank fits are non-convex: keep the start that ends lowest.
             if result is None or candidate.objective < result.objective:
                 result = candidate
-        W = parametrization.to_tensor(result.params).reshape(geometry.weight_shape)
-        self._weight_params = result.params
-        self._network_params = None
-        self.intercept_ = datafit.intercept(W.ravel()) if self.fit_intercept else 0.0
-        self._set_linear_weight(W, geometry)
-        self._export_kernels(*self._linear_to_network(result.params, geometry),
-                             geometry)
+        W = parametrization.to_tensor(result.params)
+        intercept = datafit.intercept(W.ravel()) if self.fit_intercept else 0.0
+        self._set_linear(result.params, np.array([intercept]), parametrization,
+                         geometry)
         return result
 
+    def _fit_linear_loss(self, X, y, sample_weight, geometry, rng):
+        """Identity activation, a loss without sufficient statistics (logistic,
+        multinomial, one-vs-rest): L-BFGS over the factors of ``W`` and the
+        intercepts, the outputs ``Z W + b`` computed from the features."""
+        n_out = self._n_out
+        parametrization = self._make_parametrization(geometry, n_out)
+        datafit = FeatureLoss(X, y, geometry, sample_weight, loss=self._loss(),
+                              n_out=n_out)
+        alpha, fit_intercept = self.alpha, self.fit_intercept
+
+        def objective(current):
+            params, b = current[:-1], current[-1]
+            w = parametrization.to_tensor(params).ravel()
+            value, grad_w, grad_b = datafit.value_and_gradient(w, b)
+            value += 0.5 * alpha * float(w @ w)
+            grad_w = grad_w + alpha * w
+            grads = [parametrization.block(params, j).apply_jacobian(grad_w[None])[0]
+                     .reshape(p.shape) for j, p in enumerate(params)]
+            return value, [*grads, grad_b if fit_intercept else np.zeros(n_out)]
+
+        b0 = self._initial_intercept(y, sample_weight)
+        result = None
+        for params in self._loss_starts(X, y, sample_weight, parametrization,
+                                        geometry, rng):
+            candidate = minimize_lbfgs(objective, [*params, b0.copy()],
+                                       max_iter=self.max_iter, tol=self.tol,
+                                       verbose=self.verbose)
+            if result is None or candidate.objective < result.objective:
+                result = candidate
+        params, b = result.params[:-1], result.params[-1]
+        result.params = params
+        self._set_linear(params, b, parametrization, geometry)
+        return result
+
+    def _loss_starts(self, X, y, sample_weight, parametrization, geometry, rng):
+        """Starts of :meth:`_fit_linear_loss`, as :meth:`_starts`: a previous fit
+        (``warm_start``); else the least squares fit of the task's indicator
+        targets truncated to the ranks (when ``L P`` allows a Gram matrix), then
+        random starts; ``n_init='auto'`` is 1."""
+        previous = getattr(self, "_weight_params", None)
+        if self.warm_start and previous is not None:
+            if [p.shape for p in previous] == parametrization.param_shapes:
+                yield [p.copy() for p in previous]
+                return
+        n_init = 1 if self.n_init == "auto" else self.n_init
+        start = 0
+        if self.init == "spectral":
+            stats = ridge_statistics(X, self._indicator_targets(y), geometry,
+                                     sample_weight, self.fit_intercept)
+            if stats is not None:
+                gram, zy = stats
+                lhs = gram + max(self.alpha, 1e-8 * np.trace(gram) / len(gram)) \
+                    * np.eye(len(gram))
+                W0 = solve_psd(lhs, zy)  # (L P, n_out), outputs innermost
+                yield parametrization.initialize(rng, W0.reshape(parametrization.shape))
+                start = 1
+        for _ in range(start, n_init):
+            yield parametrization.initialize(rng)
+
+    def _set_linear(self, params, intercept, parametrization, geometry):
+        """Expose a fitted linear network: kernels, FC layer, ``weight_``,
+        ``coef_``."""
+        n_out = self._n_out
+        self._weight_params = params
+        self._network_params = None
+        kernel_params, fc = self._linear_to_network(params, geometry)
+        self._export_kernels(kernel_params, geometry)
+        self._set_head(_fc_by_output(fc, n_out), intercept, geometry)
+        W = parametrization.to_tensor(params)
+        self._set_linear_weight(W.reshape(*geometry.weight_shape, n_out), geometry)
+
     def _set_linear_weight(self, W, geometry):
-        """``weight_`` and its input-space image ``coef_`` (identity activation)."""
-        self.weight_ = W
-        coef = features_to_input_space(W.reshape(geometry.feature_shape), geometry)
-        self.coef_ = self._to_user_layout(coef)
+        """``weight_`` and its input-space image ``coef_`` (identity activation)
+        from ``W`` ``(l..., [C], P, n_out)``."""
+        weights = np.moveaxis(W, -1, 0)
+        coefs = np.stack([
+            self._to_user_layout(features_to_input_space(
+                w.reshape(geometry.feature_shape), geometry))
+            for w in weights
+        ])
+        self._set_outputs("weight_", weights)
+        self._set_outputs("coef_", coefs)
+
+    def _set_head(self, fc, intercept, geometry):
+        """``fc_weights_`` and ``intercept_`` from ``fc`` ``(n_out, K, P)``."""
+        self._set_outputs("fc_weights_",
+                          fc.reshape(*fc.shape[:2], *geometry.pooled_shape))
+        self._set_outputs("intercept_", np.asarray(intercept, float).reshape(-1))
+
+    def _head(self):
+        """``(fc (n_out, K, p...), intercept (n_out,))`` of the fitted network."""
+        n_out = self._n_out
+        fc = np.asarray(self.fc_weights_).reshape(n_out, self.n_kernels_,
+                                                  *self.geometry_.pooled_shape)
+        return fc, np.asarray(self.intercept_, float).reshape(n_out)
 
     # ------------------------------------------------------------ any activation
     def _network_start(self, X, y, sample_weight, kernel_param, geometry, rng, init):
-        """Stacked-kernel parameters, FC weights ``(K, P)`` and intercept."""
+        """Stacked-kernel parameters, FC weights ``(n_out, K, P)`` and intercepts
+        ``(n_out,)``."""
         previous = getattr(self, "_network_params", None)
         if self.warm_start and previous is not None:
             shapes = [p.shape for p in previous[:-2]]
             if shapes == kernel_param.param_shapes:
                 return [p.copy() for p in previous]
+        n_out = self._n_out
         if init == "spectral":
             # Start from the fitted linear network (seed 003: the starting point
             # matters), with a little noise to break the symmetry of kernels that
@@ -359,9 +466,10 @@ class BaseTensorCNN(BaseEstimator):
             linear = clone(self).set_params(
                 activation="identity", solver="auto", warm_start=False, verbose=0
             )
+            linear._n_out = n_out  # the targets are encoded already
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                linear.fit(X, y, sample_weight=sample_weight)
+                linear._fit_encoded(X, y, sample_weight)
             kernel_params, fc = linear._linear_to_network(
                 linear._weight_params, geometry
             )
@@ -369,7 +477,7 @@ class BaseTensorCNN(BaseEstimator):
             kernel_params = [
                 p + 1e-2 * scale * rng.standard_normal(p.shape) for p in kernel_params
             ]
-            return [*kernel_params, fc, np.array([linear.intercept_])]
+            return [*kernel_params, _fc_by_output(fc, n_out), linear._head()[1]]
         # Random: stacked kernels scaled to the fan-in (He for the ReLU family).
         kernel_params = kernel_param.initialize(rng)
         stacked = kernel_param.to_tensor(kernel_params)
@@ -377,16 +485,26 @@ class BaseTensorCNN(BaseEstimator):
         target = np.sqrt(gain / geometry.n_kernel_entries)
         kernel_params[-1] = kernel_params[-1] * (target / (stacked.std() + 1e-300))
         K = self.n_kernels_
-        fc = rng.standard_normal((K, geometry.n_cells)) / np.sqrt(K * geometry.n_cells)
-        intercept = np.average(y, weights=sample_weight) if self.fit_intercept else 0
-        return [*kernel_params, fc, np.array([float(intercept)])]
+        fc = rng.standard_normal((n_out, K, geometry.n_cells)) / np.sqrt(
+            K * geometry.n_cells)
+        return [*kernel_params, fc, self._initial_intercept(y, sample_weight)]
+
+    def _fit_encoded(self, X, y, sample_weight):
+        """Fit on validated samples and encoded targets (used for the spectral
+        start of the network, whose targets are already encoded)."""
+        self._validate_params()
+        geometry = self._make_geometry(X.shape[1:])
+        self.geometry_ = geometry
+        solver = self._resolve_solver()
+        return self._fit_linear(X, y, sample_weight, geometry, solver,
+                                check_random_state(self.random_state))
 
     def _network_objective(self, X, y, sample_weight, kernel_param, geometry):
         """``objective(params, rows)``: weighted mean loss over ``rows`` (all rows
         when ``None``) plus the ridge penalty, and its gradients."""
         n_kernel_params = len(kernel_param.param_shapes)
         pooled = geometry.pooled_shape
-        K = self.n_kernels_
+        K, n_out, loss_name = self.n_kernels_, self._n_out, self._loss()
         # Tucker / CP kernels convolve factor by factor when that is clearly cheaper
         if isinstance(kernel_param, TuckerWeight):
             kind = "tucker"
@@ -402,17 +520,18 @@ class BaseTensorCNN(BaseEstimator):
                 X[rows], y[rows], sample_weight[rows])
             kernel_params = current[:n_kernel_params]
             fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
-            b = float(intercept[0]) if self.fit_intercept else 0.0
+            b = intercept if self.fit_intercept else np.zeros(n_out)
+            fc_weights = fc.reshape(n_out, K, *pooled)
             if factorized:
-                loss, grads, d_fc, d_intercept = factorized_network_squared_loss(
-                    Xr, yr, wr / wr.sum(), kernel_params, fc.reshape(K, *pooled), b,
-                    geometry, self.activation, kind,
+                loss, grads, d_fc, d_intercept = factorized_network_loss(
+                    Xr, yr, wr / wr.sum(), kernel_params, fc_weights, b, geometry,
+                    self.activation, loss_name, kind,
                 )
             else:
                 stacked = kernel_param.to_tensor(kernel_params)
-                loss, d_kernels, d_fc, d_intercept = network_squared_loss(
+                loss, d_kernels, d_fc, d_intercept = network_loss(
                     Xr, yr, wr / wr.sum(), _kernel_layout(stacked, geometry),
-                    fc.reshape(K, *pooled), b, geometry, self.activation,
+                    fc_weights, b, geometry, self.activation, loss_name,
                 )
                 d_stacked = _stacked_layout(d_kernels, geometry).reshape(1, -1)
                 grads = [
@@ -421,7 +540,7 @@ class BaseTensorCNN(BaseEstimator):
                 ]
             grads = [g.reshape(p.shape) for g, p in zip(grads, kernel_params)]
             grads += [d_fc.reshape(fc.shape),
-                      np.array([d_intercept if self.fit_intercept else 0.0])]
+                      d_intercept if self.fit_intercept else np.zeros(n_out)]
             if self.alpha > 0:
                 penalized = range(n_kernel_params + 1)  # not the intercept
                 loss += 0.5 * self.alpha * sum(np.sum(current[j] ** 2)
@@ -435,7 +554,7 @@ class BaseTensorCNN(BaseEstimator):
     def _fit_network(self, X, y, sample_weight, geometry, solver, rng):
         """Any activation: train the stacked-kernel factors, FC weights and
         intercept through the fused numba forward/backward kernels."""
-        kernel_param = self._make_kernel_parametrization(geometry)
+        kernel_param = self._make_kernel_parametrization(geometry, self._n_out)
         if solver in ("gd", "adam") and self.early_stopping:
             X, y, sample_weight, validation = self._split_validation(
                 X, y, sample_weight, rng)
@@ -479,14 +598,14 @@ class BaseTensorCNN(BaseEstimator):
             def validation_score(current):
                 kernel_params = current[:n_kernel_params]
                 fc, intercept = current[n_kernel_params:]
-                predicted = network_predict(
+                outputs = network_outputs(
                     X_val, _kernel_layout(kernel_param.to_tensor(kernel_params),
                                           geometry),
-                    fc.reshape(-1, *geometry.pooled_shape),
-                    float(intercept[0]) if self.fit_intercept else 0.0,
+                    fc.reshape(self._n_out, -1, *geometry.pooled_shape),
+                    intercept if self.fit_intercept else 0.0 * intercept,
                     geometry, self.activation,
                 )
-                return self._validation_score(y_val, predicted, w_val)
+                return self._validation_score(y_val, outputs, w_val)
 
         batch_size = min(200, n) if self.batch_size == "auto" else self.batch_size
         return train_by_epochs(
@@ -507,23 +626,31 @@ class BaseTensorCNN(BaseEstimator):
                 f" leaves {n_val} validation and {n - n_val} training samples out "
                 f"of {n}; use more samples or another validation_fraction."
             )
-        order = rng.permutation(n)
+        order = self._validation_order(y, n_val, rng)
         val, train = order[:n_val], order[n_val:]
         return (X[train], y[train], sample_weight[train],
                 (X[val], y[val], sample_weight[val]))
+
+    def _validation_order(self, y, n_val, rng):
+        """Sample order whose first ``n_val`` are held out (random; classifiers
+        stratify)."""
+        return rng.permutation(len(y))
 
     def _set_network(self, result, kernel_param, geometry, solver):
         n_kernel_params = len(kernel_param.param_shapes)
         kernel_params = result.params[:n_kernel_params]
         fc, intercept = result.params[n_kernel_params:]
+        if not self.fit_intercept:
+            intercept = np.zeros_like(intercept)
         self._network_params = [p.copy() for p in result.params]
         self._weight_params = None
-        self.intercept_ = float(intercept[0]) if self.fit_intercept else 0.0
-        self._export_kernels(kernel_params, fc, geometry)
-        if self.activation == "identity":  # linear: W = sum_k A_k (outer) B_k
+        self._export_kernels(kernel_params, geometry)
+        self._set_head(fc, intercept, geometry)
+        if self.activation == "identity":  # linear: W_o = sum_k A_k (outer) B_ko
             stacked = kernel_param.to_tensor(kernel_params)
-            W = stacked.reshape(-1, self.n_kernels_) @ fc
-            self._set_linear_weight(W.reshape(geometry.weight_shape), geometry)
+            W = np.einsum("ak,okp->apo", stacked.reshape(-1, self.n_kernels_), fc)
+            self._set_linear_weight(W.reshape(*geometry.weight_shape, self._n_out),
+                                    geometry)
         else:
             for name in ("coef_", "weight_"):  # linear-only attributes
                 self.__dict__.pop(name, None)
@@ -537,39 +664,25 @@ class BaseTensorCNN(BaseEstimator):
         else:
             self._optimizer_state = None
 
-    def partial_fit(self, X, y, sample_weight=None):
-        """Run one epoch of ``'adam'`` (or ``'gd'``) on ``(X, y)``.
-
-        The first call initializes the network (as ``fit`` would, with
-        ``init``); later calls continue from the current weights and optimizer
-        state.  ``solver='auto'`` means ``'adam'`` here.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, *input_shape)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self : object
-        """
+    def _partial_fit(self, X, y, sample_weight, first, classes=None):
+        """One epoch of ``'adam'`` (or ``'gd'``); see the task classes'
+        ``partial_fit``."""
         solver = "adam" if self.solver == "auto" else self.solver
         if solver not in ("gd", "adam"):
             raise ValueError(
                 f"partial_fit needs solver='adam' or 'gd' (or 'auto'); got "
                 f"solver={self.solver!r}."
             )
-        first = getattr(self, "_network_params", None) is None
         if first:
             self._validate_params()
         X = self._validate_X(X, reset=first)
-        y, sample_weight = self._validate_targets(X, y, sample_weight)
+        y, sample_weight = self._validate_targets(X, y, sample_weight, reset=first,
+                                                  classes=classes)
         rng = check_random_state(self.random_state)
         if first:
             self.geometry_ = self._make_geometry(X.shape[1:])
         geometry = self.geometry_
-        kernel_param = self._make_kernel_parametrization(geometry)
+        kernel_param = self._make_kernel_parametrization(geometry, self._n_out)
         objective = self._network_objective(X, y, sample_weight, kernel_param,
                                             geometry)
         if first:
@@ -584,22 +697,29 @@ class BaseTensorCNN(BaseEstimator):
         self._set_network(result, kernel_param, geometry, solver)
         self.loss_curve_ = [*curve, *result.loss_curve]
         self.n_iter_ = len(self.loss_curve_)
-        self.n_params_ = self._count_params(geometry) + int(self.fit_intercept)
-        self.model_complexity_ = self._model_complexity(geometry)
+        self._set_sizes(geometry)
         return self
 
     def _decision(self, X) -> np.ndarray:
+        """Network outputs ``(n, n_out)``."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        fc, intercept = self._head()
         if self.activation != "identity":
-            return network_predict(X, self.kernels_, self.fc_weights_,
-                                   self.intercept_, self.geometry_, self.activation)
-        coef = self.coef_
+            return network_outputs(X, self.kernels_, fc, intercept, self.geometry_,
+                                   self.activation)
+        coef = np.asarray(self.coef_).reshape(self._n_out, *self.input_shape_)
         if self.channel_axis == -1:
-            coef = np.moveaxis(coef, -1, 0)
-        return X.reshape(X.shape[0], -1) @ coef.ravel() + self.intercept_
+            coef = np.moveaxis(coef, -1, 1)
+        return X.reshape(X.shape[0], -1) @ coef.reshape(self._n_out, -1).T + intercept
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _fc_by_output(fc: np.ndarray, n_out: int) -> np.ndarray:
+    """``(K, P * n_out)`` FC weights (outputs innermost) -> ``(n_out, K, P)``."""
+    K = fc.shape[0]
+    return np.ascontiguousarray(np.moveaxis(fc.reshape(K, -1, n_out), -1, 0))

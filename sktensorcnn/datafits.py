@@ -1,4 +1,4 @@
-"""Squared-loss data terms on the conv-pool features.
+"""Data terms on the conv-pool features: the squared loss, and any loss.
 
 Both classes represent, for a flat weight ``w`` (``vec W``), the weighted least
 squares term of the linear CNN on centered features and targets::
@@ -15,9 +15,13 @@ penalized.  They differ in what they keep:
 * :class:`FeatureSquared` keeps ``Zc`` itself (``n x L P``): the choice when
   ``L P`` is too large for a Gram matrix.
 
-:func:`squared_datafit` picks one.  Centering uses the fact that ``Z`` is linear in
-``X``: the mean of ``Z`` is the features of the mean sample, so every chunk is
-centered exactly in the same single pass.
+:func:`squared_datafit` picks one.  :class:`FeatureLoss` serves the other losses
+(logistic, multinomial, one-vs-rest), which have no sufficient statistics: it
+keeps ``Z`` and evaluates the outputs ``Z W + b`` each time.
+
+Centering uses the fact that ``Z`` is linear in ``X``: the mean of ``Z`` is the
+features of the mean sample, so every chunk is centered exactly in the same single
+pass.
 """
 
 from __future__ import annotations
@@ -26,8 +30,12 @@ import numpy as np
 
 from .features import conv_pool_features, iter_feature_chunks
 from .geometry import ConvPoolGeometry
+from .losses import loss_and_gradient
 
-__all__ = ["GramSquared", "FeatureSquared", "squared_datafit", "GRAM_MAX_FEATURES"]
+__all__ = [
+    "GramSquared", "FeatureSquared", "FeatureLoss", "squared_datafit",
+    "ridge_statistics", "GRAM_MAX_FEATURES",
+]
 
 #: Largest ``L * P`` for which the Gram matrix is used (128 MiB in float64).
 GRAM_MAX_FEATURES = 4096
@@ -117,29 +125,97 @@ def squared_datafit(
     GramSquared or FeatureSquared
     """
     n = X.shape[0]
-    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    s = s / s.sum()
+    s = _normalized_weights(sample_weight, n)
     y = np.asarray(y, dtype=np.float64)
     n_features = geometry.n_features
     if use_gram is None:
         use_gram = n_features <= min(GRAM_MAX_FEATURES, n)
-    if fit_intercept:
-        x_mean = np.tensordot(s, X, axes=1)[None].astype(X.dtype)
-        z_mean = conv_pool_features(x_mean, geometry).reshape(-1).astype(np.float64)
-        y_mean = float(s @ y)
-    else:
-        z_mean, y_mean = np.zeros(n_features), 0.0
+    z_mean, y_mean = _means(X, y, geometry, s, fit_intercept)
+    y_mean = float(y_mean)
     yc = y - y_mean
     stats = dict(z_mean=z_mean, y_mean=y_mean, yy=float(s @ yc**2), weight_sum=1.0)
     if use_gram:
-        gram = np.zeros((n_features, n_features))
-        zy = np.zeros(n_features)
-        for rows, Z in iter_feature_chunks(X, geometry):
-            Zc = Z.reshape(Z.shape[0], -1).astype(np.float64) - z_mean
-            SZ = Zc * s[rows, None]
-            gram += SZ.T @ Zc
-            zy += SZ.T @ yc[rows]
-        return GramSquared(gram, zy, **stats)
+        gram, zy = _centered_gram(X, yc[:, None], geometry, s, z_mean)
+        return GramSquared(gram, zy[:, 0], **stats)
     Z = conv_pool_features(X, geometry).reshape(n, -1)
     Z -= z_mean.astype(Z.dtype)
     return FeatureSquared(Z, yc, s, **stats)
+
+
+def _normalized_weights(sample_weight, n: int) -> np.ndarray:
+    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    return s / s.sum()
+
+
+def _means(X, Y, geometry, s, fit_intercept):
+    """Weighted means of the features (the features of the mean sample: ``Z`` is
+    linear in ``X``) and of the targets; zeros without intercept."""
+    if not fit_intercept:
+        return np.zeros(geometry.n_features), np.zeros(Y.shape[1:])
+    x_mean = np.tensordot(s, X, axes=1)[None].astype(X.dtype)
+    z_mean = conv_pool_features(x_mean, geometry).reshape(-1).astype(np.float64)
+    return z_mean, s @ Y
+
+
+def _centered_gram(X, Yc, geometry, s, z_mean):
+    """``Zc^T S Zc`` and ``Zc^T S Yc`` (``Yc`` ``(n, n_out)``) in one chunked pass."""
+    n_features = geometry.n_features
+    gram = np.zeros((n_features, n_features))
+    zy = np.zeros((n_features, Yc.shape[1]))
+    for rows, Z in iter_feature_chunks(X, geometry):
+        Zc = Z.reshape(Z.shape[0], -1).astype(np.float64) - z_mean
+        SZ = Zc * s[rows, None]
+        gram += SZ.T @ Zc
+        zy += SZ.T @ Yc[rows]
+    return gram, zy
+
+
+def ridge_statistics(X, Y, geometry, sample_weight=None, fit_intercept=True):
+    """``(Zc^T S Zc, Zc^T S Yc)`` for targets ``Y`` ``(n, n_out)``, or ``None`` when
+    ``L * P`` exceeds :data:`GRAM_MAX_FEATURES`: the least squares system of a
+    multi-output linear fit on the features (the classifiers' spectral start)."""
+    if geometry.n_features > GRAM_MAX_FEATURES:
+        return None
+    s = _normalized_weights(sample_weight, X.shape[0])
+    z_mean, Y_mean = _means(X, Y, geometry, s, fit_intercept)
+    return _centered_gram(X, Y - Y_mean, geometry, s, z_mean)
+
+
+class FeatureLoss:
+    """Any loss of :mod:`sktensorcnn.losses` of the linear outputs
+    ``F = Z W + b``, ``W`` ``(L P, n_out)``, with the features kept in memory when
+    they fit in ``max_bytes`` and recomputed chunk by chunk otherwise.
+
+    ``value_and_gradient(w, b)`` gives ``sum_i s_i loss(F_i, y_i)`` (weights ``s``
+    summing to 1) and its gradients with respect to ``vec W`` and ``b``.
+    """
+
+    def __init__(self, X, y, geometry, sample_weight=None, *, loss, n_out,
+                 max_bytes=2**30):
+        self.X, self.y, self.geometry = X, np.asarray(y, np.float64), geometry
+        self.weights = _normalized_weights(sample_weight, X.shape[0])
+        self.loss, self.n_out = loss, n_out
+        in_memory = X.shape[0] * geometry.n_features * X.itemsize <= max_bytes
+        self.features = (conv_pool_features(X, geometry).reshape(X.shape[0], -1)
+                         if in_memory else None)
+
+    def _chunks(self):
+        if self.features is not None:
+            yield slice(0, self.X.shape[0]), self.features
+            return
+        for rows, Z in iter_feature_chunks(self.X, self.geometry):
+            yield rows, Z.reshape(Z.shape[0], -1)
+
+    def value_and_gradient(self, w, b):
+        Wm = w.reshape(-1, self.n_out)
+        value = 0.0
+        grad_W = np.zeros(Wm.shape)
+        grad_b = np.zeros(self.n_out)
+        for rows, Z in self._chunks():
+            F = Z @ Wm.astype(Z.dtype) + b
+            losses, G = loss_and_gradient(self.loss, F, self.y[rows])
+            G *= self.weights[rows, None]
+            value += float(self.weights[rows] @ losses)
+            grad_W += Z.T @ G.astype(Z.dtype)
+            grad_b += G.sum(axis=0)
+        return value, grad_W.ravel(), grad_b

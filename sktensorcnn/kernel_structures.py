@@ -3,13 +3,15 @@
 Each class here is a mixin that gives an estimator its kernel structure:
 
 * ``_make_parametrization``: the parametrization of the composite weight ``W``
-  fitted on the conv-pool features when the network is linear;
+  fitted on the conv-pool features when the network is linear, of shape
+  ``(l_1, ..., l_N, [C], P * n_out)`` (outputs innermost: with ``M`` classes
+  ``W_m = sum_k A_k (outer) B_{k,m}`` shares the kernels, seed 000 App. A.4);
 * ``_make_kernel_parametrization``: the parametrization of the stacked kernels
   ``A_stack`` (shape ``(l_1, ..., l_N, [C], K)``) trained with any activation;
-* ``_linear_to_network``: the network (stacked-kernel parameters and FC weights)
-  equivalent to a fitted ``W``, and ``_export_kernels``, which sets ``kernels_``,
-  ``fc_weights_`` and the factors from such a network;
-* the parameter counts.
+* ``_linear_to_network``: the network (stacked-kernel parameters and FC weights
+  ``(K, P * n_out)``) equivalent to a fitted ``W``, and ``_export_kernels``, which
+  sets ``kernels_`` and the factors from such a network;
+* the parameter counts (``P`` FC weights per kernel and output).
 
 Regressors and classifiers compose one of them with their task.
 """
@@ -43,9 +45,9 @@ def _stacked_layout(kernels: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarr
     return np.moveaxis(kernels, 0, -1)
 
 
-def _fc_layout(fc: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
-    """``(K, P)`` FC weights -> ``fc_weights_`` ``(K, p_1, ..., p_N)``."""
-    return fc.reshape(-1, *geometry.pooled_shape)
+def _linear_shape(geometry: ConvPoolGeometry, n_out: int) -> tuple[int, ...]:
+    """Shape of the composite weight ``W`` with ``n_out`` outputs."""
+    return (*geometry.kernel_modes, geometry.n_cells * n_out)
 
 
 def _stacked_shape(geometry: ConvPoolGeometry, n_kernels: int) -> tuple[int, ...]:
@@ -71,11 +73,13 @@ class DenseKernels:
     #: The rank-K matrix problem is reliably solved from the spectral start.
     _auto_n_init = 1
 
-    def _make_parametrization(self, geometry: ConvPoolGeometry):
+    def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
         self.n_kernels_ = self.n_kernels
-        return CPWeight((geometry.n_kernel_entries, geometry.n_cells), self.n_kernels)
+        return CPWeight((geometry.n_kernel_entries, geometry.n_cells * n_out),
+                        self.n_kernels)
 
-    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry):
+    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry,
+                                     n_out: int = 1):
         self.n_kernels_ = self.n_kernels
         return FullWeight(_stacked_shape(geometry, self.n_kernels))
 
@@ -83,15 +87,15 @@ class DenseKernels:
         kernels, fc = params
         return [kernels.reshape(_stacked_shape(geometry, self.n_kernels_))], fc.T
 
-    def _export_kernels(self, kernel_params, fc, geometry):
+    def _export_kernels(self, kernel_params, geometry):
         self.kernels_ = _kernel_layout(kernel_params[0], geometry)
-        self.fc_weights_ = _fc_layout(fc, geometry)
 
-    def _count_params(self, geometry):
-        return self.n_kernels_ * (geometry.n_kernel_entries + geometry.n_cells)
+    def _count_params(self, geometry, n_out=1):
+        return self.n_kernels_ * (geometry.n_kernel_entries + geometry.n_cells * n_out)
 
-    def _model_complexity(self, geometry):
-        return self.n_kernels_ * (geometry.n_cells + geometry.n_kernel_entries + 1)
+    def _model_complexity(self, geometry, n_out=1):
+        return self.n_kernels_ * (geometry.n_cells * n_out + geometry.n_kernel_entries
+                                  + 1)
 
 
 class TuckerKernels:
@@ -104,8 +108,9 @@ class TuckerKernels:
     }
     _auto_n_init = 4
 
-    def _resolved_ranks(self, geometry: ConvPoolGeometry):
+    def _resolved_ranks(self, geometry: ConvPoolGeometry, n_out: int = 1):
         """Tucker ranks of ``W`` (kernel modes, then output) and ``K``."""
+        n_columns = geometry.n_cells * n_out
         modes = geometry.kernel_modes
         names = [f"l_{j + 1}={m}" for j, m in enumerate(geometry.kernel_size)]
         if geometry.n_channels is not None:
@@ -113,7 +118,7 @@ class TuckerKernels:
         if isinstance(self.ranks, Integral):
             ranks = [min(int(self.ranks), m) for m in modes]
             out, K = _resolve_output_rank(
-                int(self.ranks), self.n_kernels, geometry.n_cells, exact=False
+                int(self.ranks), self.n_kernels, n_columns, exact=False
             )
             return (*ranks, out), K
         ranks = tuple(int(r) for r in self.ranks)
@@ -131,28 +136,27 @@ class TuckerKernels:
                     f"ranks[{j}]={r} exceeds the size of kernel mode {names[j]}; "
                     f"use ranks[{j}] <= {m}."
                 )
-        out, K = _resolve_output_rank(
-            ranks[-1], self.n_kernels, geometry.n_cells, exact=True
-        )
+        out, K = _resolve_output_rank(ranks[-1], self.n_kernels, n_columns, exact=True)
         if out > K:
             raise ValueError(
                 f"ranks[-1]={out} (output rank R_{{N+1}}) exceeds "
                 f"n_kernels={K}; use ranks[-1] <= n_kernels."
             )
-        if out > geometry.n_cells:
+        if out > n_columns:
             raise ValueError(
-                f"ranks[-1]={out} exceeds the P={geometry.n_cells} pooled cells, "
-                "beyond which extra kernels are pure redundancy; use ranks[-1] <= "
-                f"{geometry.n_cells}."
+                f"ranks[-1]={out} exceeds the P * n_outputs={n_columns} FC weights "
+                "per kernel, beyond which extra kernels are pure redundancy; use "
+                f"ranks[-1] <= {n_columns}."
             )
         return ranks, K
 
-    def _make_parametrization(self, geometry: ConvPoolGeometry):
-        ranks, self.n_kernels_ = self._resolved_ranks(geometry)
-        return TuckerWeight(geometry.weight_shape, ranks)
+    def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
+        ranks, self.n_kernels_ = self._resolved_ranks(geometry, n_out)
+        return TuckerWeight(_linear_shape(geometry, n_out), ranks)
 
-    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry):
-        ranks, self.n_kernels_ = self._resolved_ranks(geometry)
+    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry,
+                                     n_out: int = 1):
+        ranks, self.n_kernels_ = self._resolved_ranks(geometry, n_out)
         return TuckerWeight(_stacked_shape(geometry, self.n_kernels_), ranks)
 
     def _linear_to_network(self, params, geometry):
@@ -160,28 +164,27 @@ class TuckerKernels:
         mixing = np.eye(self.n_kernels_, core.shape[-1])
         return [*factors, mixing, core], mixing @ fc.T
 
-    def _export_kernels(self, kernel_params, fc, geometry):
+    def _export_kernels(self, kernel_params, geometry):
         *factors, core = kernel_params
         stacked = tl.tucker_to_tensor((core, factors))
         self.kernels_ = _kernel_layout(stacked, geometry)
-        self.fc_weights_ = _fc_layout(fc, geometry)
         self.core_ = core
         self.factors_ = list(factors)
         self.ranks_ = tuple(core.shape)
 
-    def _count_params(self, geometry):
+    def _count_params(self, geometry, n_out=1):
         ranks, K = self.ranks_, self.n_kernels_
         kernel = int(np.prod(ranks)) + sum(
             m * r for m, r in zip((*geometry.kernel_modes, K), ranks)
         )
-        return kernel + K * geometry.n_cells
+        return kernel + K * geometry.n_cells * n_out
 
-    def _model_complexity(self, geometry):
+    def _model_complexity(self, geometry, n_out=1):
         ranks = self.ranks_
         return (
             int(np.prod(ranks))
             + sum(m * r for m, r in zip(geometry.kernel_modes, ranks))
-            + ranks[-1] * geometry.n_cells
+            + ranks[-1] * geometry.n_cells * n_out
         )
 
 
@@ -204,11 +207,12 @@ class CPKernels:
             )
         return K
 
-    def _make_parametrization(self, geometry: ConvPoolGeometry):
+    def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
         self.n_kernels_ = self._resolved_kernels()
-        return CPWeight(geometry.weight_shape, self.rank)
+        return CPWeight(_linear_shape(geometry, n_out), self.rank)
 
-    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry):
+    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry,
+                                     n_out: int = 1):
         self.n_kernels_ = self._resolved_kernels()
         return CPWeight(_stacked_shape(geometry, self.n_kernels_), self.rank)
 
@@ -217,18 +221,18 @@ class CPKernels:
         mixing = np.eye(self.n_kernels_, self.rank)
         return [*factors, mixing], mixing @ fc.T
 
-    def _export_kernels(self, kernel_params, fc, geometry):
+    def _export_kernels(self, kernel_params, geometry):
         stacked = tl.cp_to_tensor((None, kernel_params))
         self.kernels_ = _kernel_layout(stacked, geometry)
-        self.fc_weights_ = _fc_layout(fc, geometry)
         self.factors_ = list(kernel_params)
 
-    def _count_params(self, geometry):
+    def _count_params(self, geometry, n_out=1):
         K = self.n_kernels_
-        return self.rank * (sum(geometry.kernel_modes) + K) + K * geometry.n_cells
+        return (self.rank * (sum(geometry.kernel_modes) + K)
+                + K * geometry.n_cells * n_out)
 
-    def _model_complexity(self, geometry):
+    def _model_complexity(self, geometry, n_out=1):
         n_modes = len(geometry.kernel_modes)
         return self.rank ** (n_modes + 1) + self.rank * (
-            sum(geometry.kernel_modes) + geometry.n_cells
+            sum(geometry.kernel_modes) + geometry.n_cells * n_out
         )

@@ -2,151 +2,61 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils.validation import check_array
 
 from ._base import BaseTensorCNN
+from ._docstrings import COMMON_ATTRS_DOC, append_common_docs
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 
 __all__ = ["CNNRegressor", "TuckerCNNRegressor", "CPCNNRegressor"]
 
-_COMMON_PARAMS_DOC = """
-    kernel_size : int or tuple of int, default=3
-        Kernel extent per spatial mode (an int applies to every mode).
-    stride : int or tuple of int, default=1
-        Convolution stride per spatial mode.
-    padding : {'valid', 'same'}, int or tuple of int, default='valid'
-        Zero padding: none; enough for ``ceil(d_j / stride_j)`` outputs (TensorFlow's
-        rule); or that many zeros on both sides of each spatial mode.
-    pool_size : int or tuple of int, default=2
-        Average-pooling window per spatial mode.  Convolution outputs that do not
-        fill a whole window are dropped (floor mode).
-    pool_stride : int or tuple of int, default=None
-        Pooling stride; ``None`` means ``pool_size`` (non-overlapping windows).
-    channel_axis : {1, -1} or None, default=None
-        Axis of ``X`` that indexes input channels: ``1`` for ``(n, C, d_1, ...)``,
-        ``-1`` for ``(n, d_1, ..., C)``, ``None`` for samples without channels.
-        Declared, never guessed from shapes; kernels span all channels.
-    activation : {'identity', 'relu', 'tanh', 'sigmoid', 'softplus', \
-'squared_relu'}, default='identity'
-        Activation between convolution and pooling.  With the identity the network
-        is linear: it is fitted on the conv-pool features ``Z`` (see
-        :mod:`sktensorcnn.features`), and ``coef_`` / ``weight_`` exist.  With any
-        other it is trained through numba forward/backward kernels.
-    solver : {'auto', 'als', 'lbfgs', 'gd', 'adam'}, default='auto'
-        ``'als'``: alternating least squares over the factors, each block an exact
-        ridge solve, so the objective never increases (identity activation only).
-        ``'lbfgs'``: scipy's L-BFGS-B on all factors with analytic gradients
-        (full batch).  ``'gd'``: full-batch gradient descent with momentum, as in
-        the papers' experiments.  ``'adam'``: mini-batch Adam.  ``'auto'`` picks
-        ``'als'`` for the identity activation and ``'lbfgs'`` otherwise.  With the
-        identity activation, ``'als'`` and ``'lbfgs'`` run on the conv-pool
-        features; ``'gd'`` and ``'adam'`` always run the network.
-    alpha : float, default=0.0
-        Ridge penalty.  Identity activation: on the composite weight, the
-        objective being ``1/2 * mean_i s_i (y_i - y_hat_i)^2 + alpha/2 * ||W||_F^2``
-        (weights ``s`` normalized to mean 1), as in scikit-learn's ``ElasticNet``
-        scaling.  Other activations: on the squared norms of the trained kernel
-        factors and FC weights, as in ``MLPRegressor``.  Never on the intercept.
-    fit_intercept : bool, default=True
-        Whether to fit the bias of the fully-connected layer.
-    max_iter : int, default=200
-        Maximum ALS sweeps or L-BFGS iterations.
-    tol : float, default=1e-6
-        Stop when an iteration lowers the objective by less than
-        ``tol * max(|objective|, 1)``.
-    n_init : int or 'auto', default='auto'
-        Number of starts; the fit with the lowest objective is kept (low-rank fits
-        are non-convex and a single start can end in a spurious local minimum).
-        The first start is the unconstrained ridge fit truncated to the ranks
-        (truncated HOSVD / SVD / CP-ALS) when ``L * P`` is small enough to solve
-        it, the others random.  ``'auto'``: 4 when the fit runs on the sufficient
-        statistics ``Z^T Z`` (a start then costs nothing in ``n``), else 1; always 1
-        for :class:`CNNRegressor`, whose rank-K matrix problem the spectral start
-        solves reliably, and for activations other than the identity.
-    init : {'spectral', 'random'}, default='spectral'
-        First start.  ``'spectral'``: identity activation, the unconstrained ridge
-        fit truncated to the ranks; other activations, the fitted linear network
-        (plus 1% noise to break symmetry).  ``'random'``: random factors, scaled
-        to the kernels' fan-in (He scaling for the ReLU family).  Further starts
-        (``n_init``) are random.
-    batch_size : int or 'auto', default='auto'
-        Samples per Adam step; ``'auto'`` is ``min(200, n_samples)``.
-    shuffle : bool, default=True
-        Reshuffle the samples each epoch (Adam).
-    learning_rate_init : float or 'auto', default='auto'
-        Step size of ``'gd'`` and ``'adam'``; ``'auto'`` is 0.01 for ``'gd'`` (the
-        papers' setting) and 0.001 for ``'adam'`` (``MLPRegressor``'s).
-    momentum : float, default=0.9
-        Heavy-ball momentum of ``'gd'``.
-    early_stopping : bool, default=False
-        ``'gd'`` / ``'adam'``: hold out ``validation_fraction`` of the samples,
-        stop when their R^2 has not improved by ``tol`` for ``n_iter_no_change``
-        epochs, and keep the best weights seen.
-    validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
-        Without early stopping, ``'gd'`` / ``'adam'`` stop when the training loss
-        has not improved by ``tol`` for this many epochs (``MLPRegressor``'s rule;
-        1 gives the papers' rule).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the random starts, the CP-ALS initialization, shuffling and the
-        validation split.
-    verbose : int, default=0
-        Print the objective after each iteration when positive.
-    warm_start : bool, default=False
-        Start from the previous fit's factors (a single start) when their shapes
-        still fit.
-"""
-
-_COMMON_ATTRS_DOC = """
-    kernels_ : ndarray of shape (n_kernels, [C], l_1, ..., l_N)
-        Convolution kernels ``A_k``.
-    fc_weights_ : ndarray of shape (n_kernels, p_1, ..., p_N)
-        Fully-connected weights ``B_k`` applied to each pooled map.
-    intercept_ : float
-        Bias of the fully-connected layer.
-    weight_ : ndarray of shape (l_1, ..., l_N, [C], P)
-        Identity activation only.  Composite weight
-        ``W = sum_k A_k (outer) vec(B_k)`` on the conv-pool features:
-        ``predict(X) == conv_pool_features(X) . W + intercept_``.
-    coef_ : ndarray of the shape of one input sample
-        Identity activation only: the network's weight in input space,
-        ``predict(X)[i] == <X[i], coef_> + intercept_``.  The picture to look at.
-    geometry_ : ConvPoolGeometry
-        Validated shapes of the layer (conv and pooled sizes, ...).
-    input_shape_ : tuple of int
-        Shape of one sample seen in ``fit``; ``predict`` requires it.
-    n_features_in_ : int
-        Number of input values per sample, ``prod(input_shape_)``.
-    n_iter_ : int
-        Iterations run by the solver.
-    loss_curve_ : list of float
-        Objective after each iteration (epoch, for ``'gd'`` / ``'adam'``).
-    best_loss_ : float or None
-        ``'gd'`` / ``'adam'`` without early stopping: the lowest epoch loss.
-    validation_scores_ : list of float or None
-        ``'gd'`` / ``'adam'`` with early stopping: validation R^2 per epoch.
-    best_validation_score_ : float or None
-        The best of ``validation_scores_``; its weights are the fitted ones.
-    n_params_ : int
-        Stored weights of the fitted network (kernels or their factors, FC weights,
-        intercept).
-    n_kernels_ : int
-        Number of kernels ``K`` of the fitted network.
-    model_complexity_ : int
-        ``d_M`` of seed 000 (Theorems 1-2): the dimension that sets the estimation
-        error, ``||W_hat - W|| ~ sqrt(d_M / n)``.
-"""
-
-
-
 class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
-    """Squared loss; predictions are the network's output."""
+    """Squared loss; one output, the prediction."""
+
+    def _loss(self) -> str:
+        return "squared"
+
+    def _encode_targets(self, y, sample_weight, *, reset, classes=None):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if reset:
+            self._n_out = 1
+        return y, sample_weight
+
+    def _initial_intercept(self, y, sample_weight):
+        mean = np.average(y, weights=sample_weight) if self.fit_intercept else 0.0
+        return np.array([float(mean)])
 
     @staticmethod
-    def _validation_score(y_true, y_pred, sample_weight):
+    def _validation_score(y_true, outputs, sample_weight):
         """R^2, the score early stopping tracks."""
-        return r2_score(y_true, y_pred, sample_weight=sample_weight)
+        return r2_score(y_true, outputs[:, 0], sample_weight=sample_weight)
+
+    def _set_outputs(self, name, values):
+        """One output: drop the leading output axis (``intercept_`` a float)."""
+        setattr(self, name, float(values[0]) if name == "intercept_" else values[0])
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch of ``'adam'`` (or ``'gd'``) on ``(X, y)``.
+
+        The first call initializes the network (as ``fit`` would, with
+        ``init``); later calls continue from the current weights and optimizer
+        state.  ``solver='auto'`` means ``'adam'`` here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, *input_shape)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        first = getattr(self, "_network_params", None) is None
+        return self._partial_fit(X, y, sample_weight, first)
 
     def predict(self, X):
         """Predict targets.
@@ -159,7 +69,7 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self._decision(X)
+        return self._decision(X)[:, 0]
 
 
 class CNNRegressor(DenseKernels, _TensorCNNRegressor):
@@ -300,11 +210,21 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
         self.n_kernels = n_kernels
 
 
+_REGRESSOR_ATTRS_DOC = """
+    kernels_ : ndarray of shape (n_kernels, [C], l_1, ..., l_N)
+        Convolution kernels ``A_k``.
+    fc_weights_ : ndarray of shape (n_kernels, p_1, ..., p_N)
+        Fully-connected weights ``B_k`` applied to each pooled map.
+    intercept_ : float
+        Bias of the fully-connected layer.
+    weight_ : ndarray of shape (l_1, ..., l_N, [C], P)
+        Identity activation only.  Composite weight
+        ``W = sum_k A_k (outer) vec(B_k)`` on the conv-pool features:
+        ``predict(X) == conv_pool_features(X) . W + intercept_``.
+    coef_ : ndarray of the shape of one input sample
+        Identity activation only: the network's weight in input space,
+        ``predict(X)[i] == <X[i], coef_> + intercept_``.  The picture to look at.""" \
+    + COMMON_ATTRS_DOC
+
 for _cls in (CNNRegressor, TuckerCNNRegressor, CPCNNRegressor):
-    _cls.__doc__ = (
-        _cls.__doc__.rstrip()
-        + "\n"
-        + _COMMON_PARAMS_DOC
-        + "\n    Attributes\n    ----------"
-        + _COMMON_ATTRS_DOC
-    )
+    append_common_docs(_cls, _REGRESSOR_ATTRS_DOC)

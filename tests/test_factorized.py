@@ -12,7 +12,7 @@ from strategies import geometries
 from sktensorcnn import CPCNNRegressor, TuckerCNNRegressor, kernels
 from sktensorcnn.kernel_structures import _kernel_layout, _stacked_layout
 from sktensorcnn.kernels import _cpu_factorized, _cpu_gemm, _network_args
-from sktensorcnn.network import network_predict
+from sktensorcnn.network import network_outputs
 from sktensorcnn.parametrizations import CPWeight, TuckerWeight
 
 
@@ -35,9 +35,9 @@ def test_factorized_equals_dense(geometry, seed, K, kind, data):
     Y, cache = forward(Xc, params, geometry)
     # dense reference: gathered patches times the rebuilt kernels
     A = _kernel_layout(weight.to_tensor(params), geometry)
-    X6, A6, Bt5, (pad, padded, stride, _) = _network_args(
-        X, A, np.zeros((K, *geometry.conv_shape)), geometry)
-    P = _cpu_gemm._patches(X6, A6.shape[2:], stride, pad, padded, Bt5.shape[1:])
+    X6, A6, Bt6, (pad, padded, stride, _) = _network_args(
+        X, A, np.zeros((1, K, *geometry.conv_shape)), geometry)
+    P = _cpu_gemm._patches(X6, A6.shape[2:], stride, pad, padded, Bt6.shape[2:])
     np.testing.assert_allclose(Y.reshape(3, -1, K), P @ A6.reshape(K, -1).T,
                                atol=1e-10)
     dY = rng.standard_normal(Y.shape)
@@ -58,7 +58,8 @@ def test_training_is_the_same_through_either_path(monkeypatch, structure):
 
     g = ConvPoolGeometry.from_params((9, 9), n_channels=2, kernel_size=4,
                                      pool_size=3)
-    y = network_predict(X, A, rng.standard_normal((2, 2, 2)), 0.1, g, "tanh")
+    y = network_outputs(X, A, rng.standard_normal((1, 2, 2, 2)), [0.1], g,
+                        "tanh")[:, 0]
     curves = []
     for factorized in (False, True):
         monkeypatch.setattr(kernels, "uses_factorized",

@@ -7,19 +7,23 @@ from scipy.special import log_softmax, logsumexp
 
 from sktensorcnn.activations import ACTIVATIONS, activation_code
 from sktensorcnn.kernels import _cpu_head
+from sktensorcnn.losses import loss_code
 
 
 def _numpy_head(Y, Bt, b, y, w, activation, loss):
     act, dact = ACTIVATIONS[activation]
     H = act(Y.astype(float))
     F = np.einsum("nj,oj->no", H, Bt.astype(float)) + b
-    if loss == _cpu_head.SQUARED:
+    onehot = np.eye(F.shape[1])[y.astype(int)] if loss != "squared" else None
+    if loss == "squared":
         values, G = 0.5 * (F[:, 0] - y) ** 2, F - y[:, None]
-    elif loss == _cpu_head.LOGISTIC:
+    elif loss == "logistic":
         values = np.logaddexp(0.0, F[:, 0]) - y * F[:, 0]
         G = 1.0 / (1.0 + np.exp(-F)) - y[:, None]
+    elif loss == "ovr":
+        values = np.sum(np.logaddexp(0.0, F) - onehot * F, axis=1)
+        G = 1.0 / (1.0 + np.exp(-F)) - onehot
     else:
-        onehot = np.eye(F.shape[1])[y.astype(int)]
         values = logsumexp(F, axis=1) - F[np.arange(len(y)), y.astype(int)]
         G = np.exp(log_softmax(F, axis=1)) - onehot
     G = w[:, None] * G
@@ -28,22 +32,24 @@ def _numpy_head(Y, Bt, b, y, w, activation, loss):
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
-@pytest.mark.parametrize("loss, n_out", [(0, 1), (1, 1), (2, 1), (2, 4)])
+@pytest.mark.parametrize("loss, n_out", [("squared", 1), ("logistic", 1),
+                                          ("multinomial", 1), ("multinomial", 4),
+                                          ("ovr", 4)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n_blocks", [1, 2])
 def test_head_matches_numpy(activation, loss, n_out, dtype, n_blocks):
-    rng = np.random.default_rng(loss + 10 * n_out)
+    rng = np.random.default_rng(n_out)
     n, size = 5, 37  # odd length: exercises the lane remainder of the dot product
     Y = rng.standard_normal((n, size)).astype(dtype)
     Bt = rng.standard_normal((n_out, size)).astype(dtype)
     b = rng.standard_normal(n_out)
-    y = (rng.standard_normal(n) if loss == 0 else
-         rng.integers(0, 2 if loss == 1 else n_out, n).astype(float))
+    y = (rng.standard_normal(n) if loss == "squared" else
+         rng.integers(0, 2 if loss == "logistic" else n_out, n).astype(float))
     w = rng.uniform(0.1, 1.0, n)
     expected = _numpy_head(Y, Bt, b, y, w, activation, loss)
     dY = Y.copy()
-    got = _cpu_head.loss_grad(dY, Bt, b, y, w, activation_code(activation), loss,
-                              n_blocks)
+    got = _cpu_head.loss_grad(dY, Bt, b, y, w, activation_code(activation),
+                              loss_code(loss), n_blocks)
     rtol = 1e-5 if dtype == "float32" else 1e-12
     for g, e in zip((*got, dY), expected):
         np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol)
@@ -53,6 +59,6 @@ def test_multinomial_loss_is_stable_for_large_outputs():
     Y = np.full((1, 3), 1.0)
     Bt = np.array([[400.0, 400.0, 400.0], [0.0, 0.0, 0.0]])
     loss, D, db, = _cpu_head.loss_grad(Y, Bt, np.zeros(2), np.array([1.0]),
-                                       np.ones(1), 0, _cpu_head.MULTINOMIAL, 1)
+                                       np.ones(1), 0, loss_code("multinomial"), 1)
     assert np.isfinite(loss) and loss == pytest.approx(1200.0)
     assert np.all(np.isfinite(D)) and db == pytest.approx([1.0, -1.0])

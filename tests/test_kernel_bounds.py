@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent(
     from sktensorcnn import kernels
     from sktensorcnn.features import conv_pool_features
     from sktensorcnn.geometry import ConvPoolGeometry
-    from sktensorcnn.network import network_predict, network_squared_loss
+    from sktensorcnn.network import network_loss, network_outputs
 
     kernels.GEMM_MIN_MACS_PER_OUTPUT = 10**12  # the numba network kernels
 
@@ -41,11 +41,12 @@ SCRIPT = textwrap.dedent(
                 Z = conv_pool_features(X, g)
                 assert np.isfinite(Z).all()
             A = rng.standard_normal((2, *g.kernel_shape))
-            B = rng.standard_normal((2, *g.pooled_shape))
-            y, w = rng.standard_normal(n), np.full(n, 1.0 / n)
-            assert np.isfinite(network_predict(X, A, B, 0.1, g, "tanh")).all()
-            assert np.isfinite(network_squared_loss(X, y, w, A, B, 0.1, g,
-                                                    "relu")[0])
+            B = rng.standard_normal((3, 2, *g.pooled_shape))
+            y, w = rng.integers(0, 3, n).astype(float), np.full(n, 1.0 / n)
+            b = np.zeros(3)
+            assert np.isfinite(network_outputs(X, A, B, b, g, "tanh")).all()
+            assert np.isfinite(network_loss(X, y, w, A, B, b, g, "relu",
+                                            "multinomial")[0])
     print("bounds ok")
     """
 )

@@ -13,7 +13,8 @@ from strategies import geometries
 from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor, kernels
 from sktensorcnn.activations import ACTIVATIONS, activation_code
 from sktensorcnn.geometry import ConvPoolGeometry
-from sktensorcnn.network import network_predict, network_squared_loss
+from sktensorcnn.losses import loss_and_gradient
+from sktensorcnn.network import network_loss, network_outputs
 
 
 def _reference(X, A, B, b, geometry, activation):
@@ -33,53 +34,63 @@ def _reference(X, A, B, b, geometry, activation):
     pooled = pooled[(*keep, *[slice(None, None, t) for t in geometry.pool_stride])]
     pooled = pooled[(*keep, *[slice(0, p) for p in geometry.pooled_shape])]
     pooled = pooled.mean(axis=tuple(range(2 + N, 2 + 2 * N)))
-    return pooled.reshape(len(X), -1) @ B.ravel() + b
+    # B (n_out, K, p...): outputs (n, n_out)
+    return pooled.reshape(len(X), -1) @ B.reshape(len(B), -1).T + b
+
+
+_LOSS_OUTPUTS = {"squared": 1, "logistic": 1, "multinomial": 3, "ovr": 3}
 
 
 @given(geometry=geometries(), seed=st.integers(0, 2**16),
        activation=st.sampled_from(sorted(ACTIVATIONS)),
-       gemm=st.booleans())
-def test_forward_and_gradients(geometry, seed, activation, gemm):
-    """Both paths (fused numba loops, BLAS im2col) against numpy."""
+       loss=st.sampled_from(sorted(_LOSS_OUTPUTS)), gemm=st.booleans())
+def test_forward_and_gradients(geometry, seed, activation, loss, gemm):
+    """Both paths (fused numba loops, BLAS im2col) against numpy, every loss."""
     threshold = kernels.GEMM_MIN_MACS_PER_OUTPUT
     kernels.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
     try:
-        _check_forward_and_gradients(geometry, seed, activation)
+        _check_forward_and_gradients(geometry, seed, activation, loss)
     finally:
         kernels.GEMM_MIN_MACS_PER_OUTPUT = threshold
 
 
-def _check_forward_and_gradients(geometry, seed, activation):
+def _targets(rng, loss, n, n_out):
+    if loss == "squared":
+        return rng.standard_normal(n)
+    return rng.integers(0, 2 if loss == "logistic" else n_out, n).astype(float)
+
+
+def _check_forward_and_gradients(geometry, seed, activation, loss):
     rng = np.random.default_rng(seed)
-    n, K = 4, 2
+    n, K, n_out = 4, 2, _LOSS_OUTPUTS[loss]
     X = rng.standard_normal((n, *geometry.input_shape))
-    y = rng.standard_normal(n)
+    y = _targets(rng, loss, n, n_out)
     w = rng.uniform(0.5, 1.5, n)
     w /= w.sum()
     A = rng.standard_normal((K, *geometry.kernel_shape))
-    B = rng.standard_normal((K, *geometry.pooled_shape))
-    b = 0.3
+    B = rng.standard_normal((n_out, K, *geometry.pooled_shape))
+    b = rng.standard_normal(n_out)
     ref = _reference(X, A, B, b, geometry, activation)
-    np.testing.assert_allclose(network_predict(X, A, B, b, geometry, activation),
+    np.testing.assert_allclose(network_outputs(X, A, B, b, geometry, activation),
                                ref, rtol=1e-10, atol=1e-10)
-    loss, dA, dB, db = network_squared_loss(X, y, w, A, B, b, geometry, activation)
-    assert loss == pytest.approx(0.5 * np.sum(w * (ref - y) ** 2), rel=1e-10,
-                                 abs=1e-12)
+    value, dA, dB, db = network_loss(X, y, w, A, B, b, geometry, activation, loss)
+    assert value == pytest.approx(w @ loss_and_gradient(loss, ref, y)[0], rel=1e-10,
+                                  abs=1e-12)
+
+    def f(A_, B_, b_):
+        return network_loss(X, y, w, A_, B_, b_, geometry, activation, loss)[0]
+
     eps = 1e-6
-    for grad, which in ((dA, 0), (dB, 1)):
+    for grad, which in ((dA, 0), (dB, 1), (db, 2)):
         direction = rng.standard_normal(grad.shape)
         values = []
         for sign in (1, -1):
-            args = [A, B]
+            args = [A, B, b]
             args[which] = args[which] + sign * eps * direction
-            values.append(network_squared_loss(X, y, w, *args, b, geometry,
-                                               activation)[0])
+            values.append(f(*args))
         fd = (values[0] - values[1]) / (2 * eps)
         scale = np.linalg.norm(grad) * np.linalg.norm(direction) + 1e-8
         assert abs(fd - np.sum(grad * direction)) <= 1e-5 * scale
-    fd_b = (network_squared_loss(X, y, w, A, B, b + eps, geometry, activation)[0]
-            - network_squared_loss(X, y, w, A, B, b - eps, geometry, activation)[0])
-    assert db == pytest.approx(fd_b / (2 * eps), rel=1e-5, abs=1e-8)
 
 
 def test_activation_codes():
@@ -95,7 +106,7 @@ def relu_teacher():
     A = rng.standard_normal((3, *g.kernel_shape))
     B = rng.standard_normal((3, *g.pooled_shape))
     X = rng.standard_normal((2500, 7, 5, 7))
-    f = network_predict(X, A, B, 0.5, g, "relu")
+    f = network_outputs(X, A, B[None], [0.5], g, "relu")[:, 0]
     y = f + 0.1 * f.std() * rng.standard_normal(len(f))
     return X[:2000], X[2000:], y[:2000], y[2000:]
 

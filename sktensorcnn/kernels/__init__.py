@@ -13,8 +13,8 @@ from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
 from . import _cpu, _cpu_factorized, _cpu_gemm, _cpu_network
 
 __all__ = [
-    "conv_pool_features", "network_forward", "network_squared_loss_grad", "uses_gemm",
-    "uses_factorized", "factorized_network_squared_loss_grad",
+    "conv_pool_features", "network_forward", "network_loss_grad", "uses_gemm",
+    "uses_factorized", "factorized_network_loss_grad",
 ]
 
 
@@ -109,14 +109,15 @@ def _network_args(X, kernels, Bt, geometry):
     n, K = X.shape[0], kernels.shape[0]
     X6 = np.ascontiguousarray(X).reshape(n, C, *ones, *geometry.sample_shape)
     A6 = np.ascontiguousarray(kernels).reshape(K, C, *ones, *geometry.kernel_size)
-    Bt5 = np.ascontiguousarray(Bt).reshape(K, *ones, *geometry.conv_shape)
+    Bt6 = np.ascontiguousarray(Bt).reshape(Bt.shape[0], K, *ones,
+                                           *geometry.conv_shape)
     common = (
         _pad_to_4([lo for lo, _ in geometry.padding], 0),
         _pad_to_4(geometry.padded_shape, 1),
         _pad_to_4(geometry.stride, 1),
         max(1, min(n, numba.get_num_threads())),
     )
-    return X6, A6, Bt5, common
+    return X6, A6, Bt6, common
 
 
 #: Multiply-adds per output position (``C L K``) from which the BLAS path is used.
@@ -134,44 +135,43 @@ def uses_gemm(geometry: ConvPoolGeometry, n_kernels: int) -> bool:
 
 
 def network_forward(
-    X: np.ndarray, kernels: np.ndarray, Bt: np.ndarray, intercept: float,
+    X: np.ndarray, kernels: np.ndarray, Bt: np.ndarray, intercept: np.ndarray,
     geometry: ConvPoolGeometry, code: int,
 ) -> np.ndarray:
-    """``<Bt, act(conv(X_i, kernels))> + intercept`` for every sample.
+    """Outputs ``<Bt[o], act(conv(X_i, kernels))> + intercept[o]``, ``(n, n_out)``.
 
-    ``kernels`` ``(K, [C], l...)`` float64, ``Bt`` ``(K, m...)`` the FC weights
-    spread onto the convolution outputs (see :mod:`sktensorcnn.network`).
+    ``kernels`` ``(K, [C], l...)`` float64, ``Bt`` ``(n_out, K, m...)`` the FC
+    weights of each output spread onto the convolution outputs (see
+    :mod:`sktensorcnn.network`), ``intercept`` ``(n_out,)``, ``code`` the
+    activation's (:func:`~sktensorcnn.activations.activation_code`).
     """
-    X6, A6, Bt5, (pad, padded, stride, n_blocks) = _network_args(
+    X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
+    b = np.asarray(intercept, np.float64)
     if uses_gemm(geometry, kernels.shape[0]):
-        return _cpu_gemm.network_forward(X6, A6, Bt5, intercept, code, pad, padded,
-                                         stride)
-    return _cpu_network.network_forward(
-        X6, A6, Bt5, intercept, code, pad, padded, stride, n_blocks
-    )
+        return _cpu_gemm.network_forward(X6, A6, Bt6, b, code, pad, padded, stride)
+    return _cpu_network.network_forward(X6, A6, Bt6, b, code, pad, padded, stride,
+                                        n_blocks)
 
 
-def network_squared_loss_grad(
+def network_loss_grad(
     X: np.ndarray, y: np.ndarray, weights: np.ndarray, kernels: np.ndarray,
-    Bt: np.ndarray, intercept: float, geometry: ConvPoolGeometry, code: int,
+    Bt: np.ndarray, intercept: np.ndarray, geometry: ConvPoolGeometry, code: int,
+    loss_code: int,
 ):
-    """Weighted squared loss, ``dkernels``, ``D`` (unpooled FC gradient), ``db``."""
-    X6, A6, Bt5, (pad, padded, stride, n_blocks) = _network_args(
+    """Weighted loss (``loss_code``: :func:`~sktensorcnn.losses.loss_code`),
+    ``dkernels``, ``D`` (unpooled FC gradient, shape of ``Bt``) and ``db``."""
+    X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
-    y = np.asarray(y, np.float64)
-    weights = np.asarray(weights, np.float64)
+    args = (X6, np.asarray(y, np.float64), np.asarray(weights, np.float64), A6, Bt6,
+            np.asarray(intercept, np.float64), code, loss_code, pad, padded, stride)
     if uses_gemm(geometry, kernels.shape[0]):
-        loss, dA, D, db = _cpu_gemm.network_squared_loss_grad(
-            X6, y, weights, A6, Bt5, intercept, code, pad, padded, stride
-        )
+        loss, dA, D, db = _cpu_gemm.network_loss_grad(*args)
     else:
-        loss, dA, D, db = _cpu_network.network_squared_loss_grad(
-            X6, y, weights, A6, Bt5, intercept, code, pad, padded, stride, n_blocks,
-        )
-    return (loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db)
+        loss, dA, D, db = _cpu_network.network_loss_grad(*args, n_blocks)
+    return loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db
 
 
 def uses_factorized(geometry: ConvPoolGeometry, ranks, n_kernels: int,
@@ -188,18 +188,19 @@ def uses_factorized(geometry: ConvPoolGeometry, ranks, n_kernels: int,
     return 2 * macs <= dense
 
 
-def factorized_network_squared_loss_grad(
+def factorized_network_loss_grad(
     X: np.ndarray, y: np.ndarray, weights: np.ndarray, params: list[np.ndarray],
-    Bt: np.ndarray, intercept: float, geometry: ConvPoolGeometry, activation: str,
-    kind: str = "tucker",
+    Bt: np.ndarray, intercept: np.ndarray, geometry: ConvPoolGeometry, code: int,
+    loss_code: int, kind: str = "tucker",
 ):
-    """Squared loss of a network whose stacked kernels are given by Tucker
+    """Loss of a network whose stacked kernels are given by Tucker
     (``[H_1..H_N, [H_C], H_K, G]``) or CP (``[U_1..U_N, [U_C], H]``, ``kind='cp'``)
     factors, by factorized convolution: the loss, the gradients of ``params``,
-    ``D`` (unpooled FC gradient) and ``db``."""
+    ``D`` (unpooled FC gradient, shape of ``Bt``) and ``db``."""
     C = geometry.n_channels or 1
     Xc = np.ascontiguousarray(X).reshape(X.shape[0], C, *geometry.sample_shape)
-    return _cpu_factorized.network_squared_loss_grad(
+    return _cpu_factorized.network_loss_grad(
         Xc, np.asarray(y, np.float64), np.asarray(weights, np.float64), params,
-        np.asarray(Bt, np.float64), intercept, activation, geometry, kind,
+        np.asarray(Bt, np.float64), np.asarray(intercept, np.float64), code,
+        loss_code, geometry, kind,
     )

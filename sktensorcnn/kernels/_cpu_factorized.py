@@ -27,9 +27,8 @@ import functools
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..activations import activation_code
 from . import _cpu_modewise
-from ._cpu_gemm import squared_loss_head
+from ._cpu_gemm import flat_head_weights, loss_head, unflatten_head_grad
 
 
 def factorized_macs(geometry, ranks, n_kernels) -> int:
@@ -38,7 +37,6 @@ def factorized_macs(geometry, ranks, n_kernels) -> int:
     C = geometry.n_channels or 1
     R = list(ranks[:N])
     R_C = ranks[N] if geometry.n_channels is not None else 1
-    R_K = ranks[-1]
     size = int(np.prod(geometry.padded_shape))
     macs = C * R_C * size if geometry.n_channels is not None else 0
     lead = R_C  # channels times already-contracted ranks
@@ -49,7 +47,8 @@ def factorized_macs(geometry, ranks, n_kernels) -> int:
             * R[j]
         lead *= R[j]
     M = int(np.prod(geometry.conv_shape))
-    return macs + M * lead * R_K + M * R_K * n_kernels
+    # the core and the output mixing run as one product: R_1..R_N R_C -> K
+    return macs + M * lead * n_kernels
 
 
 def cp_factorized_macs(geometry, rank, n_kernels) -> int:
@@ -239,31 +238,32 @@ def single_threaded_blas():
 _CHUNK_BYTES = 64 * 2**20
 
 
-def network_squared_loss_grad(X, y, weights, params, Bt, b, code_name, geometry,
-                              kind="tucker"):
-    """Squared loss and gradients as :mod:`._cpu_gemm`'s, for Tucker or CP
-    (``kind``) parameters.
+def network_loss_grad(X, y, weights, params, Bt, b, code, loss_code, geometry,
+                      kind="tucker"):
+    """Loss and gradients as :func:`._cpu_gemm.network_loss_grad`, for Tucker or
+    CP (``kind``) parameters.
 
-    ``X`` ``(n, C, d...)``, ``Bt`` ``(K, m...)``.  Returns the loss, the gradients
-    of ``params``, ``D`` ``(K, m...)`` (unpooled FC gradient) and ``db``.
+    ``X`` ``(n, C, d...)``, ``Bt`` ``(n_out, K, m...)``, ``b`` ``(n_out,)``.
+    Returns the loss, the gradients of ``params``, ``D`` (shape of ``Bt``,
+    unpooled FC gradient) and ``db``.
     """
-    n, K = X.shape[0], Bt.shape[0]
+    n, n_out, K = X.shape[0], Bt.shape[0], Bt.shape[1]
     M = int(np.prod(geometry.conv_shape))
-    Bt_mk = np.ascontiguousarray(Bt.reshape(K, M).T, dtype=X.dtype)
+    Bt_flat = flat_head_weights(Bt, X.dtype)
     per_sample = X[0].nbytes * 4 + M * K * X.itemsize * 4
     size = max(1, _CHUNK_BYTES // per_sample)
-    loss, db = 0.0, 0.0
+    loss, db = 0.0, np.zeros(n_out)
     grads = [np.zeros(p.shape) for p in params]
-    D = np.zeros((M, K))
+    D = np.zeros((n_out, M, K))
     fwd, bwd = (forward, backward) if kind == "tucker" else (cp_forward, cp_backward)
     with single_threaded_blas():
         for start in range(0, n, size):
             rows = slice(start, min(start + size, n))
             Y, cache = fwd(X[rows], params, geometry)
-            part_loss, part_db, part_D, dY = squared_loss_head(
-                Y, Bt_mk, b, y[rows], weights[rows], activation_code(code_name))
+            part_loss, part_db, part_D, dY = loss_head(
+                Y, Bt_flat, b, y[rows], weights[rows], code, loss_code)
             loss, db = loss + part_loss, db + part_db
             D += part_D
             for total, part in zip(grads, bwd(dY, params, geometry, cache)):
                 total += part
-    return loss, grads, D.T.reshape(Bt.shape), db
+    return loss, grads, unflatten_head_grad(D, Bt), db

@@ -11,10 +11,8 @@ import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..activations import ACTIVATIONS
 from . import _cpu_head
 
-_NAMES = list(ACTIVATIONS)
 #: Bytes of patches gathered per chunk.
 _CHUNK_BYTES = 64 * 2**20
 
@@ -42,55 +40,67 @@ def _chunks(n, per_sample_bytes):
         yield slice(start, min(start + size, n))
 
 
-def squared_loss_head(Y, Bt_mk, b, y, weights, code):
+def flat_head_weights(Bt, dtype):
+    """``Bt`` ``(n_out, K, m...)`` -> ``(n_out, M K)`` in the ``(b, M, K)`` order of
+    the convolution outputs, in the data's precision."""
+    n_out, K = Bt.shape[:2]
+    return np.ascontiguousarray(
+        np.swapaxes(Bt.reshape(n_out, K, -1), 1, 2), dtype=dtype
+    ).reshape(n_out, -1)
+
+
+def loss_head(Y, Bt_flat, b, y, weights, code, loss_code):
     """From convolution outputs ``Y`` ``(b, M, K)`` of a chunk (overwritten by
-    ``dY``): the chunk's squared loss, ``db``, its part of
-    ``D = sum_i g_i act(Y_i)`` ``(M, K)`` and ``dY = g act'(Y) Bt`` -- what every
+    ``dY``): the chunk's loss, ``db`` ``(n_out,)``, its part of
+    ``D[o] = sum_i G_io act(Y_i)`` ``(n_out, M, K)`` and ``dY`` -- what every
     matrix path shares after convolving (see :mod:`._cpu_head`)."""
-    n_blocks = max(1, min(Y.shape[0], numba.get_num_threads()))
     n, M, K = Y.shape
-    loss, D, db = _cpu_head.loss_grad(
-        Y.reshape(n, M * K), Bt_mk.reshape(1, M * K), np.array([b], dtype=float),
-        y, weights, code, _cpu_head.SQUARED, n_blocks)
-    return loss, float(db[0]), D.reshape(M, K), Y
+    n_blocks = max(1, min(n, numba.get_num_threads()))
+    loss, D, db = _cpu_head.loss_grad(Y.reshape(n, M * K), Bt_flat, b, y, weights,
+                                      code, loss_code, n_blocks)
+    return loss, db, D.reshape(-1, M, K), Y
+
+
+def unflatten_head_grad(D, Bt):
+    """``(n_out, M, K)`` -> the layout of ``Bt`` ``(n_out, K, m...)``."""
+    return np.ascontiguousarray(np.swapaxes(D, 1, 2)).reshape(Bt.shape)
 
 
 def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride):
     """As :func:`._cpu_network.network_forward`."""
     n, K = X.shape[0], A.shape[0]
-    conv_shape = Bt.shape[1:]
+    conv_shape = Bt.shape[2:]
     M = int(np.prod(conv_shape))
     # heavy arrays in the input's precision (float32 stays float32 for BLAS)
     Amat = A.reshape(K, -1).T.astype(X.dtype)  # (C L, K)
-    Bt_mk = np.ascontiguousarray(Bt.reshape(K, M).T, dtype=X.dtype)  # (M, K)
-    act = ACTIVATIONS[_NAMES[code]][0]
-    out = np.empty(n)
+    Bt_flat = flat_head_weights(Bt, X.dtype)
+    out = np.empty((n, Bt.shape[0]))
     for rows in _chunks(n, M * Amat.shape[0] * X.itemsize):
         P = _patches(X[rows], A.shape[2:], stride, pad_before, padded_shape,
                      conv_shape)
-        H = act(P @ Amat)  # (b, M, K)
-        out[rows] = np.einsum("bmk,mk->b", H, Bt_mk, dtype=np.float64) + b
+        Y = P @ Amat  # (b, M, K)
+        out[rows] = _cpu_head.outputs(Y.reshape(Y.shape[0], -1), Bt_flat, b, code)
     return out
 
 
-def network_squared_loss_grad(
-    X, y, weights, A, Bt, b, code, pad_before, padded_shape, stride
+def network_loss_grad(
+    X, y, weights, A, Bt, b, code, loss_code, pad_before, padded_shape, stride
 ):
-    """As :func:`._cpu_network.network_squared_loss_grad`."""
+    """As :func:`._cpu_network.network_loss_grad`."""
     n, K = X.shape[0], A.shape[0]
-    conv_shape = Bt.shape[1:]
+    conv_shape = Bt.shape[2:]
     M = int(np.prod(conv_shape))
     Amat = A.reshape(K, -1).T.astype(X.dtype)
-    Bt_mk = np.ascontiguousarray(Bt.reshape(K, M).T, dtype=X.dtype)
-    loss, db = 0.0, 0.0
+    Bt_flat = flat_head_weights(Bt, X.dtype)
+    loss, db = 0.0, np.zeros(Bt.shape[0])
     dA = np.zeros((K, Amat.shape[0]))
-    D = np.zeros((M, K))
+    D = np.zeros((Bt.shape[0], M, K))
     for rows in _chunks(n, M * Amat.shape[0] * X.itemsize):
         P = _patches(X[rows], A.shape[2:], stride, pad_before, padded_shape,
                      conv_shape)
-        part_loss, part_db, part_D, dY = squared_loss_head(
-            P @ Amat, Bt_mk, b, y[rows], weights[rows], code)
+        part_loss, part_db, part_D, dY = loss_head(
+            P @ Amat, Bt_flat, b, y[rows], weights[rows], code, loss_code)
         loss, db = loss + part_loss, db + part_db
         D += part_D
         dA += dY.reshape(-1, K).T @ P.reshape(-1, P.shape[2])
-    return loss, dA.reshape(A.shape), D.T.reshape(Bt.shape), db
+    return loss, dA.reshape(A.shape), unflatten_head_grad(D, Bt), db

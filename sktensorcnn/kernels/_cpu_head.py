@@ -8,43 +8,13 @@ gradient), the intercept gradient and ``dY = act'(Y) sum_o G_io Bt_o``, written
 over ``Y``.  ``G_io`` is the weighted derivative of the loss with respect to
 output ``o`` of sample ``i``.
 
-Losses (codes) with their targets ``y_i`` (float64): squared (0, one output,
-``1/2 (f - y)^2``), logistic (1, one output, ``y`` in {0, 1}, ``log(1 + e^f) - y f``)
-and multinomial (2, one output per class, ``y`` the class index,
-``logsumexp(f) - f_y``).  Sample weights multiply each sample's loss.
+Losses: see :mod:`._cpu_pointwise`.  Sample weights multiply each sample's loss.
 """
 
 import numpy as np
 from numba import njit, prange
 
-from ._cpu_network import _act
-
-SQUARED, LOGISTIC, MULTINOMIAL = 0, 1, 2
-
-
-@njit(inline="always")
-def sample_loss(code, f, target, grad):
-    """Loss of one sample with outputs ``f`` ``(n_out,)``; writes ``dloss/df`` to
-    ``grad``."""
-    if code == SQUARED:
-        r = f[0] - target
-        grad[0] = r
-        return 0.5 * r * r
-    if code == LOGISTIC:
-        z = f[0]
-        grad[0] = 0.5 * (1.0 + np.tanh(0.5 * z)) - target  # sigmoid(z) - y
-        return max(z, 0.0) + np.log1p(np.exp(-abs(z))) - target * z
-    # multinomial: logsumexp(f) - f[y]
-    top = f.max()
-    total = 0.0
-    for o in range(f.shape[0]):
-        grad[o] = np.exp(f[o] - top)
-        total += grad[o]
-    for o in range(f.shape[0]):
-        grad[o] /= total
-    label = int(target)
-    grad[label] -= 1.0
-    return top + np.log(total) - f[label]
+from ._cpu_pointwise import activate, dot, sample_loss
 
 
 @njit(cache=True)
@@ -68,23 +38,7 @@ def _activate(code, y, v):
             y[j] = 2.0 * y[j] if positive else 0.0
     else:
         for j in range(n):
-            v[j], y[j] = _act(code, y[j])
-
-
-@njit(cache=True)
-def _dot(a, b):
-    """Float64 sum of ``a * b``, accumulated lane-wise (8 lanes) so that the
-    products vectorize without reordering a scalar sum."""
-    lanes = np.zeros(8)
-    n = a.shape[0]
-    full = n - n % 8
-    for j in range(0, full, 8):
-        for lane in range(8):
-            lanes[lane] += a[j + lane] * b[j + lane]
-    total = 0.0
-    for j in range(full, n):
-        total += a[j] * b[j]
-    return total + lanes.sum()
+            v[j], y[j] = activate(code, y[j])
 
 
 @njit(parallel=True, cache=True)
@@ -110,7 +64,7 @@ def loss_grad(Y, Bt, intercept, y, weights, act_code, loss_code, n_blocks):
             Yi = Y[i]
             _activate(act_code, Yi, V)  # V = act(Y_i), Y_i = act'(Y_i)
             for o in range(n_out):
-                f[o] = _dot(V, Bt[o]) + intercept[o]
+                f[o] = dot(V, Bt[o]) + intercept[o]
             losses[block] += weights[i] * sample_loss(loss_code, f, y[i], G)
             for o in range(n_out):
                 G[o] *= weights[i]
@@ -138,3 +92,20 @@ def loss_grad(Y, Bt, intercept, y, weights, act_code, loss_code, n_blocks):
         db += dbs[block]
         D_total += Ds[block]
     return loss, D_total, db
+
+
+@njit(parallel=True, cache=True)
+def outputs(Y, Bt, intercept, act_code):
+    """Forward only: ``f[i, o] = <Bt[o], act(Y_i)> + intercept[o]`` ``(b, n_out)``,
+    ``Y`` ``(b, M K)`` left as it is."""
+    n, size = Y.shape
+    n_out = Bt.shape[0]
+    out = np.empty((n, n_out))
+    for i in prange(n):
+        V = np.empty(size, dtype=Y.dtype)
+        Yi = Y[i]
+        for j in range(size):
+            V[j], _ = activate(act_code, Yi[j])
+        for o in range(n_out):
+            out[i, o] = dot(V, Bt[o]) + intercept[o]
+    return out

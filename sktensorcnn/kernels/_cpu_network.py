@@ -4,34 +4,17 @@ backward pass, fused per sample.
 Layout as in :mod:`._cpu`: samples ``(n, C, d1, d2, d3, d4)`` with missing modes of
 size 1 in front; kernels ``A`` ``(K, C, l1, l2, l3, l4)``.  Average pooling and
 the fully-connected layer are linear, so they are folded into one weight on the
-convolution outputs, ``Bt[k, t] = sum over cells r containing t of B[k, r] / q``:
-the output is ``<Bt, act(conv(X, A))> + b``, and the FC gradient is the pooling of
-``D = sum_i g_i act(conv(X_i, A))``, done once per call by the caller.
+convolution outputs, ``Bt[o, k, t] = sum over cells r containing t of
+B[o, k, r] / q`` for each output ``o`` (one for regression and binary
+classification, one per class otherwise): output ``o`` is
+``<Bt[o], act(conv(X, A))> + b[o]``, and the FC gradient is the pooling of
+``D[o] = sum_i G_io act(conv(X_i, A))``, done once per call by the caller.
 """
 
 import numpy as np
 from numba import njit, prange
 
-
-@njit(inline="always")
-def _act(code, y):
-    """Activation value and derivative at ``y`` (codes: see activations.py)."""
-    if code == 0:  # identity
-        return y, 1.0
-    if code == 1:  # relu
-        return (y, 1.0) if y > 0.0 else (0.0, 0.0)
-    if code == 2:  # tanh
-        v = np.tanh(y)
-        return v, 1.0 - v * v
-    if code == 3:  # sigmoid
-        v = 0.5 * (1.0 + np.tanh(0.5 * y))
-        return v, v * (1.0 - v)
-    if code == 4:  # softplus
-        s = 0.5 * (1.0 + np.tanh(0.5 * y))
-        v = max(y, 0.0) + np.log1p(np.exp(-abs(y)))
-        return v, s
-    # squared relu
-    return (y * y, 2.0 * y) if y > 0.0 else (0.0, 0.0)
+from ._cpu_pointwise import activate, dot, sample_loss
 
 
 @njit(cache=True)
@@ -111,23 +94,17 @@ def _correlate_into(dA, dY, Pbuf, stride):
 
 
 @njit(inline="always")
-def _sample_forward(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dH):
-    """One sample: ``Y = conv``, ``H = act(Y)``, ``dH = act'(Y)``; returns
-    ``<Bt, H>``."""
+def _sample_outputs(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dH, f):
+    """One sample: ``Y = conv``, ``H = act(Y)``, ``dH = act'(Y)`` and the outputs
+    ``f[o] = <Bt[o], H>`` (without intercept)."""
     _load_padded(Pbuf, X, i, pad_before)
     _convolve(Y, Pbuf, A, stride)
-    K, m1, m2, m3, m4 = Y.shape
-    acc = 0.0
-    for k in range(K):
-        for t1 in range(m1):
-            for t2 in range(m2):
-                for t3 in range(m3):
-                    for t4 in range(m4):
-                        v, dv = _act(code, Y[k, t1, t2, t3, t4])
-                        H[k, t1, t2, t3, t4] = v
-                        dH[k, t1, t2, t3, t4] = dv
-                        acc += Bt[k, t1, t2, t3, t4] * v
-    return acc
+    size = Y.size
+    Yf, Hf, dHf = Y.reshape(size), H.reshape(size), dH.reshape(size)
+    for j in range(size):
+        Hf[j], dHf[j] = activate(code, Yf[j])
+    for o in range(Bt.shape[0]):
+        f[o] = dot(Hf, Bt[o].reshape(size))
 
 
 @njit(inline="always")
@@ -141,63 +118,73 @@ def _scratch(C, padded_shape, conv_shape5):
 
 @njit(parallel=True, cache=True)
 def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride, n_blocks):
-    """Outputs ``<Bt, act(conv(X_i, A))> + b`` of every sample."""
-    n = X.shape[0]
-    out = np.empty(n)
+    """Outputs ``<Bt[o], act(conv(X_i, A))> + b[o]`` ``(n, n_out)``."""
+    n, n_out = X.shape[0], Bt.shape[0]
+    out = np.empty((n, n_out))
     for block in prange(n_blocks):
-        Pbuf, Y, H, dH = _scratch(X.shape[1], padded_shape, Bt.shape)
+        Pbuf, Y, H, dH = _scratch(X.shape[1], padded_shape, Bt.shape[1:])
+        f = np.empty(n_out)
         for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
-            out[i] = b + _sample_forward(Pbuf, X, i, A, Bt, pad_before, stride,
-                                         code, Y, H, dH)
+            _sample_outputs(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dH,
+                            f)
+            for o in range(n_out):
+                out[i, o] = f[o] + b[o]
     return out
 
 
 @njit(parallel=True, cache=True)
-def network_squared_loss_grad(
-    X, y, weights, A, Bt, b, code, pad_before, padded_shape, stride, n_blocks
+def network_loss_grad(
+    X, y, weights, A, Bt, b, code, loss_code, pad_before, padded_shape, stride,
+    n_blocks,
 ):
-    """Weighted squared loss and its gradients, one fused pass over the samples.
+    """Weighted loss and its gradients, one fused pass over the samples.
 
-    Loss ``1/2 sum_i w_i (yhat_i - y_i)^2`` (weights summing to 1).  Returns the
-    loss, ``dA`` (shape of ``A``), ``D = sum_i g_i act(conv(X_i))`` (to be pooled
-    into the FC gradient) and ``db``, with ``g_i = w_i (yhat_i - y_i)``.  Each
-    thread accumulates its own block; blocks are summed in order, so results are
-    deterministic for a given thread count.
+    Loss ``sum_i w_i loss(f_i, y_i)`` (see :mod:`._cpu_pointwise`).  Returns the
+    loss, ``dA`` (shape of ``A``), ``D[o] = sum_i G_io act(conv(X_i))`` (to be
+    pooled into the FC gradient) and ``db``, with ``G_io = w_i dloss/df_io``.
+    Each thread accumulates its own block; blocks are summed in order, so results
+    are deterministic for a given thread count.
     """
-    n = X.shape[0]
-    K, m1, m2, m3, m4 = Bt.shape
+    n, n_out = X.shape[0], Bt.shape[0]
+    size = Bt[0].size
+    Btf = Bt.reshape(n_out, size)
     losses = np.zeros(n_blocks)
-    dbs = np.zeros(n_blocks)
-    dAs = np.zeros((n_blocks, K, A.shape[1], A.shape[2], A.shape[3], A.shape[4],
-                    A.shape[5]))
-    Ds = np.zeros((n_blocks, K, m1, m2, m3, m4))
+    dbs = np.zeros((n_blocks, n_out))
+    dAs = np.zeros((n_blocks, A.shape[0], A.shape[1], A.shape[2], A.shape[3],
+                    A.shape[4], A.shape[5]))
+    Ds = np.zeros((n_blocks, n_out, size))
     for block in prange(n_blocks):
-        Pbuf, Y, H, dY = _scratch(X.shape[1], padded_shape, Bt.shape)
+        Pbuf, Y, H, dY = _scratch(X.shape[1], padded_shape, Bt.shape[1:])
+        Hf, dYf = H.reshape(size), dY.reshape(size)
+        f = np.empty(n_out)
+        G = np.empty(n_out)
         dA = dAs[block]
         D = Ds[block]
         for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
-            output = b + _sample_forward(Pbuf, X, i, A, Bt, pad_before, stride,
-                                         code, Y, H, dY)
-            residual = output - y[i]
-            g = weights[i] * residual
-            losses[block] += 0.5 * g * residual
-            dbs[block] += g
-            # D += g H; dY = g Bt act'(Y) (dY held act'(Y))
-            for k in range(K):
-                for t1 in range(m1):
-                    for t2 in range(m2):
-                        for t3 in range(m3):
-                            for t4 in range(m4):
-                                D[k, t1, t2, t3, t4] += g * H[k, t1, t2, t3, t4]
-                                dY[k, t1, t2, t3, t4] *= g * Bt[k, t1, t2, t3, t4]
+            _sample_outputs(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dY,
+                            f)
+            for o in range(n_out):
+                f[o] += b[o]
+            losses[block] += weights[i] * sample_loss(loss_code, f, y[i], G)
+            for o in range(n_out):
+                G[o] *= weights[i]
+                dbs[block, o] += G[o]
+                for j in range(size):
+                    D[o, j] += G[o] * Hf[j]
+            # dY held act'(Y): dY = act'(Y) sum_o G_o Bt_o
+            for j in range(size):
+                s = 0.0
+                for o in range(n_out):
+                    s += G[o] * Btf[o, j]
+                dYf[j] *= s
             _correlate_into(dA, dY, Pbuf, stride)
     loss = 0.0
-    db = 0.0
+    db = np.zeros(n_out)
     dA_total = np.zeros(A.shape)
-    D_total = np.zeros(Bt.shape)
+    D_total = np.zeros((n_out, size))
     for block in range(n_blocks):
         loss += losses[block]
         db += dbs[block]
         dA_total += dAs[block]
         D_total += Ds[block]
-    return loss, dA_total, D_total, db
+    return loss, dA_total, D_total.reshape(Bt.shape), db

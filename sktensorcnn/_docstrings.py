@@ -1,0 +1,142 @@
+"""Docstring pieces shared by the regressors and the classifiers."""
+
+COMMON_PARAMS_DOC = """
+    kernel_size : int or tuple of int, default=3
+        Kernel extent per spatial mode (an int applies to every mode).
+    stride : int or tuple of int, default=1
+        Convolution stride per spatial mode.
+    padding : {'valid', 'same'}, int or tuple of int, default='valid'
+        Zero padding: none; enough for ``ceil(d_j / stride_j)`` outputs (TensorFlow's
+        rule); or that many zeros on both sides of each spatial mode.
+    pool_size : int or tuple of int, default=2
+        Average-pooling window per spatial mode.  Convolution outputs that do not
+        fill a whole window are dropped (floor mode).
+    pool_stride : int or tuple of int, default=None
+        Pooling stride; ``None`` means ``pool_size`` (non-overlapping windows).
+    channel_axis : {1, -1} or None, default=None
+        Axis of ``X`` that indexes input channels: ``1`` for ``(n, C, d_1, ...)``,
+        ``-1`` for ``(n, d_1, ..., C)``, ``None`` for samples without channels.
+        Declared, never guessed from shapes; kernels span all channels.
+    activation : {'identity', 'relu', 'tanh', 'sigmoid', 'softplus', \
+'squared_relu'}, default='identity'
+        Activation between convolution and pooling.  With the identity the network
+        is linear: it is fitted on the conv-pool features ``Z`` (see
+        :mod:`sktensorcnn.features`), and ``coef_`` / ``weight_`` exist.  With any
+        other it is trained through numba forward/backward kernels.
+    solver : {'auto', 'als', 'lbfgs', 'gd', 'adam'}, default='auto'
+        ``'als'``: alternating least squares over the factors, each block an exact
+        ridge solve, so the objective never increases (identity activation and
+        squared loss: regressors only).
+        ``'lbfgs'``: scipy's L-BFGS-B on all factors with analytic gradients
+        (full batch).  ``'gd'``: full-batch gradient descent with momentum, as in
+        the papers' experiments.  ``'adam'``: mini-batch Adam.  ``'auto'`` picks
+        ``'als'`` for the identity activation with the squared loss (regressors)
+        and ``'lbfgs'`` otherwise (classifiers, other activations).  With the
+        identity activation, ``'als'`` and ``'lbfgs'`` run on the conv-pool
+        features; ``'gd'`` and ``'adam'`` always run the network.
+    alpha : float, default=0.0 (regressors), 1e-4 (classifiers)
+        Ridge penalty.  Identity activation: on the composite weight, the
+        objective being ``mean_i s_i loss_i + alpha/2 * ||W||_F^2`` (weights ``s``
+        normalized to mean 1; regressors' loss ``1/2 (y_i - y_hat_i)^2``), as in
+        scikit-learn's ``ElasticNet`` scaling.  Classifiers default to a small
+        penalty because separable classes leave the unpenalized logistic loss
+        without a minimizer.  Other activations: on the squared norms of the
+        trained kernel factors and FC weights, as in ``MLPRegressor``.  Never on
+        the intercept.
+    fit_intercept : bool, default=True
+        Whether to fit the bias of the fully-connected layer.
+    max_iter : int, default=200
+        Maximum ALS sweeps or L-BFGS iterations.
+    tol : float, default=1e-6
+        Stop when an iteration lowers the objective by less than
+        ``tol * max(|objective|, 1)``.
+    n_init : int or 'auto', default='auto'
+        Number of starts; the fit with the lowest objective is kept (low-rank fits
+        are non-convex and a single start can end in a spurious local minimum).
+        The first start is the unconstrained ridge fit truncated to the ranks
+        (truncated HOSVD / SVD / CP-ALS) when ``L * P`` is small enough to solve
+        it (for classifiers, the least squares fit of the class indicators), the
+        others random.  ``'auto'``: 4 when the fit runs on the sufficient
+        statistics ``Z^T Z`` (a start then costs nothing in ``n``), else 1; always 1
+        for dense kernels, whose rank-K matrix problem the spectral start solves
+        reliably, for classifiers and for activations other than the identity.
+    init : {'spectral', 'random'}, default='spectral'
+        First start.  ``'spectral'``: identity activation, the unconstrained ridge
+        fit truncated to the ranks; other activations, the fitted linear network
+        (plus 1% noise to break symmetry).  ``'random'``: random factors, scaled
+        to the kernels' fan-in (He scaling for the ReLU family).  Further starts
+        (``n_init``) are random.
+    batch_size : int or 'auto', default='auto'
+        Samples per Adam step; ``'auto'`` is ``min(200, n_samples)``.
+    shuffle : bool, default=True
+        Reshuffle the samples each epoch (Adam).
+    learning_rate_init : float or 'auto', default='auto'
+        Step size of ``'gd'`` and ``'adam'``; ``'auto'`` is 0.01 for ``'gd'`` (the
+        papers' setting) and 0.001 for ``'adam'`` (``MLPRegressor``'s).
+    momentum : float, default=0.9
+        Heavy-ball momentum of ``'gd'``.
+    early_stopping : bool, default=False
+        ``'gd'`` / ``'adam'``: hold out ``validation_fraction`` of the samples
+        (stratified for classifiers), stop when their score (R^2, or accuracy for
+        classifiers) has not improved by ``tol`` for ``n_iter_no_change`` epochs,
+        and keep the best weights seen.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+        Without early stopping, ``'gd'`` / ``'adam'`` stop when the training loss
+        has not improved by ``tol`` for this many epochs (``MLPRegressor``'s rule;
+        1 gives the papers' rule).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random starts, the CP-ALS initialization, shuffling and the
+        validation split.
+    verbose : int, default=0
+        Print the objective after each iteration when positive.
+    warm_start : bool, default=False
+        Start from the previous fit's factors (a single start) when their shapes
+        still fit.
+"""
+
+COMMON_ATTRS_DOC = """
+    geometry_ : ConvPoolGeometry
+        Validated shapes of the layer (conv and pooled sizes, ...).
+    input_shape_ : tuple of int
+        Shape of one sample seen in ``fit``; ``predict`` requires it.
+    n_features_in_ : int
+        Number of input values per sample, ``prod(input_shape_)``.
+    n_iter_ : int
+        Iterations run by the solver.
+    loss_curve_ : list of float
+        Objective after each iteration (epoch, for ``'gd'`` / ``'adam'``).
+    best_loss_ : float or None
+        ``'gd'`` / ``'adam'`` without early stopping: the lowest epoch loss.
+    validation_scores_ : list of float or None
+        ``'gd'`` / ``'adam'`` with early stopping: validation score per epoch (R^2, or
+        accuracy for classifiers).
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; its weights are the fitted ones.
+    n_params_ : int
+        Stored weights of the fitted network (kernels or their factors, FC weights,
+        intercept).
+    n_kernels_ : int
+        Number of kernels ``K`` of the fitted network.
+    model_complexity_ : int
+        ``d_M`` of seed 000 (Theorems 1-2; with ``M`` classes ``P`` becomes
+        ``M P``, App. A.4): the dimension that sets the estimation error,
+        ``||W_hat - W|| ~ sqrt(d_M / n)``.
+"""
+
+
+
+
+
+def append_common_docs(cls, attrs_doc: str, params_doc: str = "") -> None:
+    """Append the shared parameters, ``params_doc`` and the attributes to a class
+    docstring."""
+    cls.__doc__ = (
+        cls.__doc__.rstrip()
+        + "\n"
+        + COMMON_PARAMS_DOC.rstrip()
+        + "\n"
+        + params_doc
+        + "\n    Attributes\n    ----------"
+        + attrs_doc
+    )
