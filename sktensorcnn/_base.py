@@ -17,6 +17,7 @@ Internally the output layer is always ``fc`` ``(n_out, K, P)`` and ``intercept``
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from numbers import Integral, Real
 
@@ -505,15 +506,7 @@ class BaseTensorCNN(BaseEstimator):
         n_kernel_params = len(kernel_param.param_shapes)
         pooled = geometry.pooled_shape
         K, n_out, loss_name = self.n_kernels_, self._n_out, self._loss()
-        # Tucker / CP kernels convolve factor by factor when that is clearly cheaper
-        if isinstance(kernel_param, TuckerWeight):
-            kind = "tucker"
-            factorized = kernels.uses_factorized(geometry, kernel_param.ranks, K)
-        elif isinstance(kernel_param, CPWeight):
-            kind = "cp"
-            factorized = kernels.uses_factorized(geometry, kernel_param.rank, K, "cp")
-        else:
-            kind, factorized = None, False
+        kind, factorized = self._factorized_kind(geometry, kernel_param)
 
         def objective(current, rows=None):
             Xr, yr, wr = (X, y, sample_weight) if rows is None else (
@@ -562,6 +555,33 @@ class BaseTensorCNN(BaseEstimator):
             validation = None
         objective = self._network_objective(X, y, sample_weight, kernel_param,
                                             geometry)
+        with self._blas_threads(geometry, kernel_param):
+            result = self._run_network_solver(X, y, sample_weight, geometry,
+                                              kernel_param, solver, objective, rng,
+                                              validation)
+        self._set_network(result, kernel_param, geometry, solver)
+        return result
+
+    def _blas_threads(self, geometry, kernel_param):
+        """BLAS keeps its threads on the BLAS (im2col) path only; elsewhere numba's
+        threads do the work (see :func:`sktensorcnn.kernels.single_threaded_blas`)."""
+        if self._factorized_kind(geometry, kernel_param)[1] or not kernels.uses_gemm(
+                geometry, self.n_kernels_):
+            return kernels.single_threaded_blas()
+        return contextlib.nullcontext()
+
+    def _factorized_kind(self, geometry, kernel_param):
+        """``(kind, factorized)``: Tucker / CP kernels convolve factor by factor
+        when that is clearly cheaper (:func:`sktensorcnn.kernels.uses_factorized`)."""
+        K = self.n_kernels_
+        if isinstance(kernel_param, TuckerWeight):
+            return "tucker", kernels.uses_factorized(geometry, kernel_param.ranks, K)
+        if isinstance(kernel_param, CPWeight):
+            return "cp", kernels.uses_factorized(geometry, kernel_param.rank, K, "cp")
+        return None, False
+
+    def _run_network_solver(self, X, y, sample_weight, geometry, kernel_param,
+                            solver, objective, rng, validation):
         # one start by default: each costs full passes of the network over X
         n_init = 1 if self.n_init == "auto" or self.warm_start else self.n_init
         result = None
@@ -581,7 +601,6 @@ class BaseTensorCNN(BaseEstimator):
                 )
             if result is None or candidate.objective < result.objective:
                 result = candidate
-        self._set_network(result, kernel_param, geometry, solver)
         return result
 
     def _train_epochs(self, objective, params, n, solver, geometry, kernel_param,
@@ -692,8 +711,9 @@ class BaseTensorCNN(BaseEstimator):
         else:
             params, state = self._network_params, self._optimizer_state
             curve = self.loss_curve_
-        result = self._train_epochs(objective, params, len(y), solver, geometry,
-                                    kernel_param, rng, None, state, 1)
+        with self._blas_threads(geometry, kernel_param):
+            result = self._train_epochs(objective, params, len(y), solver, geometry,
+                                        kernel_param, rng, None, state, 1)
         self._set_network(result, kernel_param, geometry, solver)
         self.loss_curve_ = [*curve, *result.loss_curve]
         self.n_iter_ = len(self.loss_curve_)

@@ -22,13 +22,11 @@ the stacked kernels.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from . import _cpu_modewise
 from ._cpu_gemm import flat_head_weights, loss_head, unflatten_head_grad
+from ._threads import single_threaded_blas
 
 
 def factorized_macs(geometry, ranks, n_kernels) -> int:
@@ -217,21 +215,6 @@ def cp_backward(dY, params, geometry, cache):
     if want:
         grads.append(_channel_grad(Xp, dT, factors[N]))
     return [*grads, dH]
-
-
-@functools.cache
-def _blas_controller():
-    return ThreadpoolController()
-
-
-def single_threaded_blas():
-    """Context in which BLAS runs on one thread.
-
-    The factorized path's matrix products are thin (inner dimension a product of
-    ranks) and the parallel work is in numba's threads; BLAS threads left spinning
-    after each product would take the cores from them (twice slower here).
-    """
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 #: Bytes of intermediate maps per chunk of samples.
