@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
     check_is_fitted,
+    column_or_1d,
 )
 
 from . import kernels
@@ -76,6 +77,8 @@ class BaseTensorCNN(BaseEstimator):
         "pool_size": list(_per_mode_int),
         "pool_stride": [*_per_mode_int, None],
         "channel_axis": [Options(Integral, {1, -1}), None],
+        "sample_shape": [Interval(Integral, 1, None, closed="left"), tuple, list,
+                         None],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions({"auto", "als", "lbfgs", "gd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -98,6 +101,7 @@ class BaseTensorCNN(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -109,6 +113,7 @@ class BaseTensorCNN(BaseEstimator):
         pool_size=2,
         pool_stride=None,
         channel_axis=None,
+        sample_shape=None,
         activation="identity",
         solver="auto",
         alpha=0.0,
@@ -127,6 +132,7 @@ class BaseTensorCNN(BaseEstimator):
         random_state=None,
         verbose=0,
         warm_start=False,
+        n_jobs=None,
     ):
         self.kernel_size = kernel_size
         self.stride = stride
@@ -134,6 +140,7 @@ class BaseTensorCNN(BaseEstimator):
         self.pool_size = pool_size
         self.pool_stride = pool_stride
         self.channel_axis = channel_axis
+        self.sample_shape = sample_shape
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -152,10 +159,12 @@ class BaseTensorCNN(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------ validation
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
-        """Check ``X`` and bring its channel axis, if any, to axis 1."""
+        """Check ``X``, unflatten it when ``sample_shape`` is given, and bring its
+        channel axis, if any, to axis 1."""
         _check_feature_names(self, X, reset=reset)
         X = check_array(
             X, allow_nd=True, dtype=[np.float64, np.float32], order="C",
@@ -164,6 +173,14 @@ class BaseTensorCNN(BaseEstimator):
         if X.ndim < 2:
             raise ValueError(
                 f"X must have shape (n_samples, d_1, ..., d_N); got {X.ndim}-d input."
+            )
+        if self.sample_shape is not None:
+            X = self._unflatten(X)
+        if not reset and X[0].size != self.n_features_in_:
+            raise ValueError(
+                f"X has {X[0].size} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (samples of shape "
+                f"{self.input_shape_})."
             )
         if self.channel_axis is not None:
             if X.ndim < 3:
@@ -184,6 +201,19 @@ class BaseTensorCNN(BaseEstimator):
             )
         return X
 
+    def _unflatten(self, X: np.ndarray) -> np.ndarray:
+        """``(n, prod(sample_shape))`` -> ``(n, *sample_shape)``; N-d ``X`` of that
+        shape passes."""
+        shape = tuple(int(s) for s in np.atleast_1d(self.sample_shape))
+        if X.shape[1:] == shape:
+            return X
+        if X.ndim == 2 and X.shape[1] == int(np.prod(shape)):
+            return X.reshape(X.shape[0], *shape)
+        raise ValueError(
+            f"sample_shape={shape} needs X of shape (n_samples, {int(np.prod(shape))})"
+            f" (flattened samples) or (n_samples, *{shape}); got shape {X.shape}."
+        )
+
     def _user_shape(self, shape) -> tuple[int, ...]:
         """Sample shape with the channel axis where the user put it."""
         shape = tuple(int(s) for s in shape)
@@ -198,7 +228,14 @@ class BaseTensorCNN(BaseEstimator):
     def _validate_targets(self, X, y, sample_weight, *, reset: bool, classes=None):
         """Encoded targets (float64, see :mod:`sktensorcnn.losses`) and sample
         weights; the task class encodes (``_encode_targets``)."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is "
+                "None."
+            )
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)  # a column vector, as scikit-learn
         if y.ndim != 1:
             raise ValueError(
                 f"y must be 1-d of shape (n_samples,); got shape {y.shape}."
@@ -295,6 +332,10 @@ class BaseTensorCNN(BaseEstimator):
         self : object
             The fitted estimator.
         """
+        with kernels.limit_threads(self.n_jobs):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         X = self._validate_X(X, reset=True)
         y, sample_weight = self._validate_targets(X, y, sample_weight, reset=True)
         self._network_params = None if not self.warm_start else getattr(
@@ -686,6 +727,10 @@ class BaseTensorCNN(BaseEstimator):
     def _partial_fit(self, X, y, sample_weight, first, classes=None):
         """One epoch of ``'adam'`` (or ``'gd'``); see the task classes'
         ``partial_fit``."""
+        with kernels.limit_threads(self.n_jobs):
+            return self._partial_fit_epoch(X, y, sample_weight, first, classes)
+
+    def _partial_fit_epoch(self, X, y, sample_weight, first, classes):
         solver = "adam" if self.solver == "auto" else self.solver
         if solver not in ("gd", "adam"):
             raise ValueError(
@@ -708,8 +753,14 @@ class BaseTensorCNN(BaseEstimator):
             params = self._network_start(X, y, sample_weight, kernel_param, geometry,
                                          rng, init=self.init)
             state, curve = None, []
+        elif self._network_params is None:  # continue from a linear fit
+            kernel_params, fc = self._linear_to_network(self._weight_params, geometry)
+            params = [*kernel_params, _fc_by_output(fc, self._n_out),
+                      self._head()[1]]
+            state, curve = None, self.loss_curve_
         else:
-            params, state = self._network_params, self._optimizer_state
+            params = self._network_params
+            state = getattr(self, "_optimizer_state", None)
             curve = self.loss_curve_
         with self._blas_threads(geometry, kernel_param):
             result = self._train_epochs(objective, params, len(y), solver, geometry,
@@ -726,8 +777,9 @@ class BaseTensorCNN(BaseEstimator):
         X = self._validate_X(X, reset=False)
         fc, intercept = self._head()
         if self.activation != "identity":
-            return network_outputs(X, self.kernels_, fc, intercept, self.geometry_,
-                                   self.activation)
+            with kernels.limit_threads(self.n_jobs):
+                return network_outputs(X, self.kernels_, fc, intercept,
+                                       self.geometry_, self.activation)
         coef = np.asarray(self.coef_).reshape(self._n_out, *self.input_shape_)
         if self.channel_axis == -1:
             coef = np.moveaxis(coef, -1, 1)

@@ -17,6 +17,11 @@ COMMON_PARAMS_DOC = """
         Axis of ``X`` that indexes input channels: ``1`` for ``(n, C, d_1, ...)``,
         ``-1`` for ``(n, d_1, ..., C)``, ``None`` for samples without channels.
         Declared, never guessed from shapes; kernels span all channels.
+    sample_shape : int or tuple of int, default=None
+        Shape of one sample (channel axis included, where ``channel_axis`` says)
+        when ``X`` comes flattened as ``(n_samples, prod(sample_shape))``, e.g.
+        after a transformer that only handles 2-d data.  ``None``: ``X`` has its
+        samples' shape (a 2-d ``X`` is then a batch of 1-d signals).
     activation : {'identity', 'relu', 'tanh', 'sigmoid', 'softplus', \
 'squared_relu'}, default='identity'
         Activation between convolution and pooling.  With the identity the network
@@ -93,6 +98,12 @@ COMMON_PARAMS_DOC = """
     warm_start : bool, default=False
         Start from the previous fit's factors (a single start) when their shapes
         still fit.
+    n_jobs : int or None, default=None
+        Threads of the numba kernels during ``fit``, ``predict`` and the other
+        methods: ``None`` means numba's thread count (``NUMBA_NUM_THREADS``,
+        which joblib's process workers lower to avoid oversubscription), ``-1``
+        all of them, a positive number at most that many.  BLAS threads are
+        limited alike.
 """
 
 COMMON_ATTRS_DOC = """

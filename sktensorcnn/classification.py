@@ -47,7 +47,7 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
             if labels.shape[0] < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes; "
-                    f"got only {labels.tolist()!r}."
+                    f"got 1 class, {labels.tolist()!r}."
                 )
             self.classes_ = labels
             self._n_out = 1 if labels.shape[0] == 2 else labels.shape[0]
@@ -149,7 +149,8 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[self._codes(self._decision(X))]
+        codes = self._codes(self._decision(X))
+        return self.classes_[codes]
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed stably.
@@ -195,8 +196,9 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
         """Run one epoch of ``'adam'`` (or ``'gd'``) on ``(X, y)``.
 
         The first call initializes the network (as ``fit`` would, with
-        ``init``) and needs every class label in ``classes``; later calls
-        continue from the current weights and optimizer state.
+        ``init``) and needs every class label in ``classes``; later calls, and
+        calls after ``fit``, continue from the current weights (and optimizer
+        state).
         ``solver='auto'`` means ``'adam'`` here.
 
         Parameters
@@ -211,7 +213,7 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
         -------
         self : object
         """
-        first = getattr(self, "_network_params", None) is None
+        first = not hasattr(self, "kernels_")
         if first and classes is None:
             raise ValueError(
                 "classes must be given to the first call of partial_fit: the "
@@ -273,23 +275,24 @@ class CNNClassifier(DenseKernels, _TensorCNNClassifier):
 
     def __init__(
         self, n_kernels=1, *, kernel_size=3, stride=1, padding="valid",
-        pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
+        pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
+        activation="identity",
         solver="auto", alpha=1e-4, fit_intercept=True, max_iter=200, tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, class_weight=None, multi_class="multinomial",
+        warm_start=False, n_jobs=None, class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
-            activation=activation, solver=solver, alpha=alpha,
-            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, batch_size=batch_size, shuffle=shuffle,
+            sample_shape=sample_shape, activation=activation, solver=solver,
+            alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
+            n_init=n_init, init=init, batch_size=batch_size, shuffle=shuffle,
             learning_rate_init=learning_rate_init, momentum=momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
-            verbose=verbose, warm_start=warm_start,
+            verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
         )
         self.n_kernels = n_kernels
         self.class_weight = class_weight
@@ -320,23 +323,24 @@ class TuckerCNNClassifier(TuckerKernels, _TensorCNNClassifier):
 
     def __init__(
         self, ranks=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
-        pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
+        pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
+        activation="identity",
         solver="auto", alpha=1e-4, fit_intercept=True, max_iter=200, tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, class_weight=None, multi_class="multinomial",
+        warm_start=False, n_jobs=None, class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
-            activation=activation, solver=solver, alpha=alpha,
-            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, batch_size=batch_size, shuffle=shuffle,
+            sample_shape=sample_shape, activation=activation, solver=solver,
+            alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
+            n_init=n_init, init=init, batch_size=batch_size, shuffle=shuffle,
             learning_rate_init=learning_rate_init, momentum=momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
-            verbose=verbose, warm_start=warm_start,
+            verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
         )
         self.ranks = ranks
         self.n_kernels = n_kernels
@@ -366,23 +370,24 @@ class CPCNNClassifier(CPKernels, _TensorCNNClassifier):
 
     def __init__(
         self, rank=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
-        pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
+        pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
+        activation="identity",
         solver="auto", alpha=1e-4, fit_intercept=True, max_iter=200, tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, class_weight=None, multi_class="multinomial",
+        warm_start=False, n_jobs=None, class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
-            activation=activation, solver=solver, alpha=alpha,
-            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, batch_size=batch_size, shuffle=shuffle,
+            sample_shape=sample_shape, activation=activation, solver=solver,
+            alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
+            n_init=n_init, init=init, batch_size=batch_size, shuffle=shuffle,
             learning_rate_init=learning_rate_init, momentum=momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
-            verbose=verbose, warm_start=warm_start,
+            verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
         )
         self.rank = rank
         self.n_kernels = n_kernels

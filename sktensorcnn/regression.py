@@ -42,8 +42,8 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
         """Run one epoch of ``'adam'`` (or ``'gd'``) on ``(X, y)``.
 
         The first call initializes the network (as ``fit`` would, with
-        ``init``); later calls continue from the current weights and optimizer
-        state.  ``solver='auto'`` means ``'adam'`` here.
+        ``init``); later calls, and calls after ``fit``, continue from the current
+        weights (and optimizer state).  ``solver='auto'`` means ``'adam'`` here.
 
         Parameters
         ----------
@@ -55,7 +55,7 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
         -------
         self : object
         """
-        first = getattr(self, "_network_params", None) is None
+        first = not hasattr(self, "kernels_")
         return self._partial_fit(X, y, sample_weight, first)
 
     def predict(self, X):
@@ -92,23 +92,24 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
 
     def __init__(
         self, n_kernels=1, *, kernel_size=3, stride=1, padding="valid",
-        pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
+        pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
+        activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False,
+        warm_start=False, n_jobs=None,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
-            activation=activation, solver=solver, alpha=alpha,
-            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, batch_size=batch_size, shuffle=shuffle,
+            sample_shape=sample_shape, activation=activation, solver=solver,
+            alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
+            n_init=n_init, init=init, batch_size=batch_size, shuffle=shuffle,
             learning_rate_init=learning_rate_init, momentum=momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
-            verbose=verbose, warm_start=warm_start,
+            verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
         )
         self.n_kernels = n_kernels
 
@@ -142,23 +143,24 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
 
     def __init__(
         self, ranks=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
-        pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
+        pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
+        activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False,
+        warm_start=False, n_jobs=None,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
-            activation=activation, solver=solver, alpha=alpha,
-            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, batch_size=batch_size, shuffle=shuffle,
+            sample_shape=sample_shape, activation=activation, solver=solver,
+            alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
+            n_init=n_init, init=init, batch_size=batch_size, shuffle=shuffle,
             learning_rate_init=learning_rate_init, momentum=momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
-            verbose=verbose, warm_start=warm_start,
+            verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
         )
         self.ranks = ranks
         self.n_kernels = n_kernels
@@ -188,23 +190,24 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
 
     def __init__(
         self, rank=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
-        pool_size=2, pool_stride=None, channel_axis=None, activation="identity",
+        pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
+        activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False,
+        warm_start=False, n_jobs=None,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
             pool_size=pool_size, pool_stride=pool_stride, channel_axis=channel_axis,
-            activation=activation, solver=solver, alpha=alpha,
-            fit_intercept=fit_intercept, max_iter=max_iter, tol=tol, n_init=n_init,
-            init=init, batch_size=batch_size, shuffle=shuffle,
+            sample_shape=sample_shape, activation=activation, solver=solver,
+            alpha=alpha, fit_intercept=fit_intercept, max_iter=max_iter, tol=tol,
+            n_init=n_init, init=init, batch_size=batch_size, shuffle=shuffle,
             learning_rate_init=learning_rate_init, momentum=momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
-            verbose=verbose, warm_start=warm_start,
+            verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
         )
         self.rank = rank
         self.n_kernels = n_kernels

@@ -201,7 +201,7 @@ def test_partial_fit_and_early_stopping():
 
 def test_classifier_errors():
     X, y, _ = _teacher(50, 2, seed=6)
-    with pytest.raises(ValueError, match="at least 2 classes"):
+    with pytest.raises(ValueError, match="at least 2 classes; got 1 class"):
         CNNClassifier(**COMMON).fit(X, np.zeros(50))
     with pytest.raises(ValueError, match="solver='als' fits the linear network "
                                          "with the squared loss only"):

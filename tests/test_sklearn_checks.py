@@ -1,0 +1,41 @@
+"""scikit-learn's estimator checks, on every estimator.
+
+The checks fit 2-d ``X`` (1-d signals to us) with 1 to 10 features, so the layer
+is 1 wide (``kernel_size=1, pool_size=1``): the defaults need longer signals.  The
+factorizations are the well-posed ones (rank 1; dense kernels), a little ridge
+makes the optimum unique, and the tolerance is tight, because one check compares
+a weighted fit with a fit on repeated samples to 1e-7.
+"""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sktensorcnn import (
+    CNNClassifier,
+    CNNRegressor,
+    CPCNNClassifier,
+    CPCNNRegressor,
+    TuckerCNNClassifier,
+    TuckerCNNRegressor,
+)
+
+LAYER = dict(kernel_size=1, pool_size=1, tol=1e-12, max_iter=2000)
+REGRESSION = dict(LAYER, alpha=1e-3)
+CLASSIFICATION = dict(LAYER, alpha=1e-1)
+
+ESTIMATORS = [
+    CNNRegressor(**REGRESSION),
+    TuckerCNNRegressor(ranks=1, **REGRESSION),
+    CPCNNRegressor(rank=1, **REGRESSION),
+    CNNRegressor(activation="relu", **REGRESSION),
+    CNNClassifier(**CLASSIFICATION),
+    TuckerCNNClassifier(ranks=1, **CLASSIFICATION),
+    CPCNNClassifier(rank=1, **CLASSIFICATION),
+    CNNClassifier(activation="tanh", **CLASSIFICATION),
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
