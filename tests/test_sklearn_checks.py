@@ -18,6 +18,7 @@ from sktensorcnn import (
     TuckerCNNClassifier,
     TuckerCNNRegressor,
 )
+from sktensorcnn.preprocessing import ConvPoolFeatures, TensorStandardScaler
 
 LAYER = dict(kernel_size=1, pool_size=1, tol=1e-12, max_iter=2000)
 REGRESSION = dict(LAYER, alpha=1e-3)
@@ -32,6 +33,9 @@ ESTIMATORS = [
     TuckerCNNClassifier(ranks=1, **CLASSIFICATION),
     CPCNNClassifier(rank=1, **CLASSIFICATION),
     CNNClassifier(activation="tanh", **CLASSIFICATION),
+    TensorStandardScaler(),
+    TensorStandardScaler(per_position=True),
+    ConvPoolFeatures(kernel_size=1, pool_size=1),
 ]
 
 

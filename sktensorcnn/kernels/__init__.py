@@ -11,12 +11,12 @@ import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
 from . import _cpu, _cpu_factorized, _cpu_gemm, _cpu_network
-from ._threads import limit_threads, single_threaded_blas
+from ._threads import limit_threads, resolve_n_jobs, single_threaded_blas
 
 __all__ = [
     "conv_pool_features", "network_forward", "network_loss_grad", "uses_gemm",
     "uses_factorized", "factorized_network_loss_grad", "single_threaded_blas",
-    "limit_threads",
+    "limit_threads", "resolve_n_jobs",
 ]
 
 
