@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from benchmarks.bench_features import ConvPoolFeatures, MemoryCopy  # noqa: E402
 from benchmarks.bench_fit import FitLinear  # noqa: E402
+from benchmarks.bench_model_selection import RankSelection  # noqa: E402
 
 
 def best_of(fn, *args, repeat=7):
@@ -44,6 +45,14 @@ def main():
     for args in itertools.product(*fit.params):
         fit.setup(*args)
         print(f"{' '.join(args):<24}{best_of(fit.time_fit, *args, repeat=3):>9.3f}")
+    print(f"\n{'rank selection, T1':<24}{'grid s':>9}{'path s':>9}  picked")
+    ranks = RankSelection()
+    for (n,) in itertools.product(*ranks.params):
+        ranks.setup(n)
+        grid = best_of(ranks.time_grid_search, n, repeat=2)
+        path = best_of(ranks.time_rank_path, n, repeat=2)
+        picked = (ranks.grid.best_params_["ranks"], ranks.path.best_value_)
+        print(f"{'n = ' + str(n):<24}{grid:>9.2f}{path:>9.2f}  {picked}")
 
 
 if __name__ == "__main__":

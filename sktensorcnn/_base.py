@@ -18,6 +18,7 @@ Internally the output layer is always ``fc`` ``(n_out, K, P)`` and ``intercept``
 from __future__ import annotations
 
 import contextlib
+import itertools
 import warnings
 from numbers import Integral, Real
 
@@ -280,7 +281,7 @@ class BaseTensorCNN(BaseEstimator):
             )
         return self.solver
 
-    def _starts(self, parametrization, datafit, rng):
+    def _starts(self, parametrization, datafit, rng, path_cache=None):
         """Starting parameters, one per start.
 
         ``warm_start`` with a previous fit of the same shapes: that fit alone.
@@ -306,9 +307,15 @@ class BaseTensorCNN(BaseEstimator):
             and gram
             and datafit.gram.shape[0] <= _SPECTRAL_INIT_MAX_FEATURES
         ):
-            lhs = datafit.gram + self.alpha * np.eye(datafit.gram.shape[0])
-            W0 = solve_psd(lhs, datafit.zy).reshape(parametrization.shape)
-            yield parametrization.initialize(rng, W0)
+            key = ("ridge", self.alpha)
+            if path_cache is not None and key in path_cache:
+                W0 = path_cache[key]
+            else:
+                lhs = datafit.gram + self.alpha * np.eye(datafit.gram.shape[0])
+                W0 = solve_psd(lhs, datafit.zy)
+                if path_cache is not None:
+                    path_cache[key] = W0
+            yield parametrization.initialize(rng, W0.reshape(parametrization.shape))
             start = 1
         for _ in range(start, n_init):
             yield parametrization.initialize(rng)
@@ -335,7 +342,12 @@ class BaseTensorCNN(BaseEstimator):
         with kernels.limit_threads(self.n_jobs):
             return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y, sample_weight):
+    def _fit(self, X, y, sample_weight, path_cache=None, previous=None):
+        """``fit``'s work.  ``path_cache`` (a dict) and ``previous`` (the fit at
+        the previous point of a rank path) serve
+        :class:`~sktensorcnn.model_selection.RankPathCV`: the squared loss's
+        sufficient statistics are computed once per data set and shared, and the
+        previous weight is one more start."""
         X = self._validate_X(X, reset=True)
         y, sample_weight = self._validate_targets(X, y, sample_weight, reset=True)
         self._network_params = None if not self.warm_start else getattr(
@@ -346,7 +358,8 @@ class BaseTensorCNN(BaseEstimator):
         rng = check_random_state(self.random_state)
         self.geometry_ = geometry
         if self.activation == "identity" and solver in ("als", "lbfgs"):
-            result = self._fit_linear(X, y, sample_weight, geometry, solver, rng)
+            result = self._fit_linear(X, y, sample_weight, geometry, solver, rng,
+                                      path_cache, previous)
         else:
             result = self._fit_network(X, y, sample_weight, geometry, solver, rng)
         if not result.converged:
@@ -369,19 +382,31 @@ class BaseTensorCNN(BaseEstimator):
         self.model_complexity_ = self._model_complexity(geometry, n_out)
 
     # ------------------------------------------------------------ linear network
-    def _fit_linear(self, X, y, sample_weight, geometry, solver, rng):
+    def _fit_linear(self, X, y, sample_weight, geometry, solver, rng,
+                    path_cache=None, previous=None):
         """Identity activation: low-rank regression on the conv-pool features,
         by ALS / L-BFGS on the squared loss's data term, or L-BFGS on any other
         loss (:meth:`_fit_linear_loss`)."""
         if self._loss() != "squared":
             return self._fit_linear_loss(X, y, sample_weight, geometry, rng)
         parametrization = self._make_parametrization(geometry)
-        datafit = squared_datafit(
-            X, y, geometry, sample_weight=sample_weight,
-            fit_intercept=self.fit_intercept,
-        )
+        key = ("squared", self.fit_intercept)
+        if path_cache is not None and key in path_cache:
+            datafit = path_cache[key]
+        else:
+            datafit = squared_datafit(
+                X, y, geometry, sample_weight=sample_weight,
+                fit_intercept=self.fit_intercept,
+            )
+            if path_cache is not None:
+                path_cache[key] = datafit
+        starts = self._starts(parametrization, datafit, rng, path_cache)
+        if previous is not None and getattr(previous, "weight_", None) is not None:
+            warm = parametrization.initialize(
+                rng, previous.weight_.reshape(parametrization.shape))
+            starts = itertools.chain([warm], starts)
         result = None
-        for params in self._starts(parametrization, datafit, rng):
+        for params in starts:
             candidate = _SOLVERS[solver](
                 datafit, parametrization, params, alpha=self.alpha,
                 max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
