@@ -208,9 +208,12 @@ def test_input_errors(rng):
     X = rng.standard_normal((20, 6, 6))
     y = rng.standard_normal(20)
     est = CNNRegressor(kernel_size=2).fit(X, y)
-    shape_msg = r"samples of shape \(6, 5\).*fitted on .*\(6, 6\)"
-    with pytest.raises(ValueError, match=shape_msg):
+    size_msg = r"X has 30 features, but CNNRegressor is expecting 36 .*\(6, 6\)"
+    with pytest.raises(ValueError, match=size_msg):
         est.predict(X[:, :, :5])
+    shape_msg = r"samples of shape \(4, 9\).*fitted on .*\(6, 6\)"
+    with pytest.raises(ValueError, match=shape_msg):
+        est.predict(X.reshape(20, 4, 9))
     bad = X.copy()
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
