@@ -68,7 +68,7 @@ def conv_pool_features(
     N = geometry.n_modes
     ones = (1,) * (MAX_SPATIAL_MODES - N)
     C = geometry.n_channels or 1
-    X6 = X.reshape(n, C, *ones, *geometry.sample_shape)
+    X6 = _writable(X).reshape(n, C, *ones, *geometry.sample_shape)
     if out is None:
         out = np.empty((n, *geometry.feature_shape), dtype=X.dtype)
     Z10 = out.reshape(n, *ones, *geometry.kernel_size, C, *ones, *geometry.pooled_shape)
@@ -97,6 +97,31 @@ def conv_pool_features(
         Z10,
     )
     return out
+
+
+def _writable(X: np.ndarray, dtype=None) -> np.ndarray:
+    """``X`` itself, or a copy when it is read-only (joblib's memory maps) or of
+    another dtype: numba compiles a separate kernel for each array type, and each
+    costs tens of seconds the first time."""
+    if X.flags.writeable and (dtype is None or X.dtype == dtype):
+        return X
+    return np.array(X, dtype=dtype or X.dtype, order="C")
+
+
+#: Bytes of samples copied at a time for the fused loops.
+_CHUNK_BYTES = 64 * 2**20
+
+
+def _float64_chunks(X6: np.ndarray):
+    """Row chunks of ``X6`` as writable float64 (the fused loops' one signature;
+    their scratch is float64 anyway): the whole array when it already is."""
+    if X6.flags.writeable and X6.dtype == np.float64:
+        yield slice(0, X6.shape[0]), X6
+        return
+    size = max(1, _CHUNK_BYTES // max(X6[0].size * 8, 1))
+    for start in range(0, X6.shape[0], size):
+        rows = slice(start, min(start + size, X6.shape[0]))
+        yield rows, _writable(X6[rows], np.float64)
 
 
 def _canonical(geometry: ConvPoolGeometry):
@@ -153,8 +178,11 @@ def network_forward(
     b = np.asarray(intercept, np.float64)
     if uses_gemm(geometry, kernels.shape[0]):
         return _cpu_gemm.network_forward(X6, A6, Bt6, b, code, pad, padded, stride)
-    return _cpu_network.network_forward(X6, A6, Bt6, b, code, pad, padded, stride,
-                                        n_blocks)
+    out = np.empty((X6.shape[0], Bt6.shape[0]))
+    for rows, chunk in _float64_chunks(X6):
+        out[rows] = _cpu_network.network_forward(chunk, A6, Bt6, b, code, pad,
+                                                 padded, stride, n_blocks)
+    return out
 
 
 def network_loss_grad(
@@ -167,12 +195,19 @@ def network_loss_grad(
     X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
-    args = (X6, np.asarray(y, np.float64), np.asarray(weights, np.float64), A6, Bt6,
-            np.asarray(intercept, np.float64), code, loss_code, pad, padded, stride)
+    y = np.asarray(y, np.float64)
+    weights = np.asarray(weights, np.float64)
+    b = np.asarray(intercept, np.float64)
     if uses_gemm(geometry, kernels.shape[0]):
-        loss, dA, D, db = _cpu_gemm.network_loss_grad(*args)
+        loss, dA, D, db = _cpu_gemm.network_loss_grad(
+            X6, y, weights, A6, Bt6, b, code, loss_code, pad, padded, stride)
     else:
-        loss, dA, D, db = _cpu_network.network_loss_grad(*args, n_blocks)
+        loss, dA, D, db = 0.0, 0.0, 0.0, 0.0
+        for rows, chunk in _float64_chunks(X6):
+            part = _cpu_network.network_loss_grad(
+                chunk, y[rows], weights[rows], A6, Bt6, b, code, loss_code, pad,
+                padded, stride, n_blocks)
+            loss, dA, D, db = (total + p for total, p in zip((loss, dA, D, db), part))
     return loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db
 
 

@@ -242,7 +242,10 @@ def network_loss_grad(X, y, weights, params, Bt, b, code, loss_code, geometry,
     with single_threaded_blas():
         for start in range(0, n, size):
             rows = slice(start, min(start + size, n))
-            Y, cache = fwd(X[rows], params, geometry)
+            chunk = X[rows]
+            if not chunk.flags.writeable:  # one numba signature: see _writable
+                chunk = chunk.copy()
+            Y, cache = fwd(chunk, params, geometry)
             part_loss, part_db, part_D, dY = loss_head(
                 Y, Bt_flat, b, y[rows], weights[rows], code, loss_code)
             loss, db = loss + part_loss, db + part_db
