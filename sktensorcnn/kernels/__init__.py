@@ -99,6 +99,12 @@ def conv_pool_features(
     return out
 
 
+def _fresh(a) -> np.ndarray:
+    """A contiguous, writable float64 copy of a small array (targets, weights,
+    parameters), so that every call meets the kernels' one compiled signature."""
+    return np.array(a, dtype=np.float64, order="C")
+
+
 def _writable(X: np.ndarray, dtype=None) -> np.ndarray:
     """``X`` itself, or a copy when it is read-only (joblib's memory maps) or of
     another dtype: numba compiles a separate kernel for each array type, and each
@@ -135,9 +141,8 @@ def _network_args(X, kernels, Bt, geometry):
     ones, C = _canonical(geometry)
     n, K = X.shape[0], kernels.shape[0]
     X6 = np.ascontiguousarray(X).reshape(n, C, *ones, *geometry.sample_shape)
-    A6 = np.ascontiguousarray(kernels).reshape(K, C, *ones, *geometry.kernel_size)
-    Bt6 = np.ascontiguousarray(Bt).reshape(Bt.shape[0], K, *ones,
-                                           *geometry.conv_shape)
+    A6 = _fresh(kernels).reshape(K, C, *ones, *geometry.kernel_size)
+    Bt6 = _fresh(Bt).reshape(Bt.shape[0], K, *ones, *geometry.conv_shape)
     common = (
         _pad_to_4([lo for lo, _ in geometry.padding], 0),
         _pad_to_4(geometry.padded_shape, 1),
@@ -175,7 +180,7 @@ def network_forward(
     X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
-    b = np.asarray(intercept, np.float64)
+    b = _fresh(intercept)
     if uses_gemm(geometry, kernels.shape[0]):
         return _cpu_gemm.network_forward(X6, A6, Bt6, b, code, pad, padded, stride)
     out = np.empty((X6.shape[0], Bt6.shape[0]))
@@ -195,9 +200,7 @@ def network_loss_grad(
     X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
-    y = np.asarray(y, np.float64)
-    weights = np.asarray(weights, np.float64)
-    b = np.asarray(intercept, np.float64)
+    y, weights, b = _fresh(y), _fresh(weights), _fresh(intercept)
     if uses_gemm(geometry, kernels.shape[0]):
         loss, dA, D, db = _cpu_gemm.network_loss_grad(
             X6, y, weights, A6, Bt6, b, code, loss_code, pad, padded, stride)
@@ -237,7 +240,6 @@ def factorized_network_loss_grad(
     C = geometry.n_channels or 1
     Xc = np.ascontiguousarray(X).reshape(X.shape[0], C, *geometry.sample_shape)
     return _cpu_factorized.network_loss_grad(
-        Xc, np.asarray(y, np.float64), np.asarray(weights, np.float64), params,
-        np.asarray(Bt, np.float64), np.asarray(intercept, np.float64), code,
+        Xc, _fresh(y), _fresh(weights), params, _fresh(Bt), _fresh(intercept), code,
         loss_code, geometry, kind,
     )
