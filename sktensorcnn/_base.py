@@ -810,6 +810,72 @@ class BaseTensorCNN(BaseEstimator):
             coef = np.moveaxis(coef, -1, 1)
         return X.reshape(X.shape[0], -1) @ coef.reshape(self._n_out, -1).T + intercept
 
+    def compact(self):
+        """The equivalent fitted estimator with ``R_{N+1}`` (Tucker) or ``R`` (CP)
+        kernels.
+
+        Predictions depend on the kernels' output factor ``H`` ``(K, R)`` only
+        through ``B H`` (seed 000, Corollary 1): the ``R`` core (or rank-one)
+        kernels with FC weights ``sum_k H[k, r] B_k`` give the same network,
+        exactly, when the activation is the identity.  ``K / R`` is reported as
+        ``expansion_ratio_``.
+
+        Returns
+        -------
+        compact : estimator
+            A fitted copy with ``n_kernels = R``; predictions equal to rounding.
+        """
+        check_is_fitted(self)
+        if not hasattr(self, "_output_factor"):
+            raise TypeError(
+                f"{type(self).__name__} has dense kernels: its K kernels have no "
+                "lower output rank to compact to."
+            )
+        if self.activation != "identity":
+            raise ValueError(
+                f"compact() is exact for activation='identity' only; with "
+                f"activation={self.activation!r} mixing kernels before the "
+                "activation changes the network."
+            )
+        geometry = self.geometry_
+        if self._network_params is not None:
+            params = self._network_params
+            kernel_params, fc, intercept = params[:-2], params[-2], params[-1]
+        else:
+            kernel_params, fc = self._linear_to_network(self._weight_params, geometry)
+            fc, intercept = _fc_by_output(fc, self._n_out), self._head()[1]
+        mixing = kernel_params[self._output_factor]  # (K, R)
+        R = mixing.shape[1]
+        kernel_params = list(kernel_params)
+        kernel_params[self._output_factor] = np.eye(R)
+        fc = np.einsum("okp,kr->orp", fc.reshape(self._n_out, self.n_kernels_, -1),
+                       mixing)
+        compact = clone(self).set_params(n_kernels=R)
+        compact.__dict__.update({k: v for k, v in self.__dict__.items()
+                                 if k.endswith("_") and not k.startswith("__")})
+        compact._n_out = self._n_out
+        compact.n_kernels_ = R
+        compact._weight_params = self._weight_params  # W's factors do not see K
+        compact._network_params = (None if self._network_params is None
+                                   else [*kernel_params, fc, intercept])
+        compact._export_kernels(kernel_params, geometry)
+        compact._set_head(fc, intercept, geometry)
+        compact._set_sizes(geometry)
+        return compact
+
+    @property
+    def expansion_ratio_(self) -> float:
+        """``K / R``: kernels per unit of output rank (seed 000's ``t``); above 1
+        the extra kernels are redundant (see :meth:`compact`)."""
+        check_is_fitted(self)
+        if not hasattr(self, "_output_factor"):
+            return 1.0
+        kernel_params = (self._network_params[:-2] if self._network_params
+                         is not None else
+                         self._linear_to_network(self._weight_params,
+                                                 self.geometry_)[0])
+        return self.n_kernels_ / kernel_params[self._output_factor].shape[1]
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True

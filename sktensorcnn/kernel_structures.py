@@ -150,6 +150,10 @@ class TuckerKernels:
             )
         return ranks, K
 
+    #: Position of the output-mode factor ``H_{N+1}`` ``(K, R_{N+1})`` among the
+    #: stacked-kernel parameters (``compact()``).
+    _output_factor = -2
+
     def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
         ranks, self.n_kernels_ = self._resolved_ranks(geometry, n_out)
         return TuckerWeight(_linear_shape(geometry, n_out), ranks)
@@ -206,6 +210,8 @@ class CPKernels:
                 "(or n_kernels=None for n_kernels=rank)."
             )
         return K
+
+    _output_factor = -1
 
     def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
         self.n_kernels_ = self._resolved_kernels()
