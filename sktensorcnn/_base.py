@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_sample_weight,
@@ -39,7 +39,7 @@ from . import kernels
 from .activations import ACTIVATIONS
 from .datafits import FeatureLoss, GramSquared, ridge_statistics, squared_datafit
 from .features import features_to_input_space
-from .geometry import ConvPoolGeometry
+from .geometry import LAYER_PARAMETER_CONSTRAINTS, ConvPoolGeometry
 from .kernel_structures import _kernel_layout, _stacked_layout
 from .network import factorized_network_loss, network_loss, network_outputs
 from .parametrizations import CPWeight, TuckerWeight
@@ -56,7 +56,6 @@ _SOLVERS = {"als": alternating_least_squares, "lbfgs": lbfgs}
 #: Largest ``L * P`` for which fitting starts from the truncated ridge solution.
 _SPECTRAL_INIT_MAX_FEATURES = 2048
 
-_per_mode_int = [Interval(Integral, 1, None, closed="left"), tuple, list]
 
 
 class BaseTensorCNN(BaseEstimator):
@@ -67,17 +66,7 @@ class BaseTensorCNN(BaseEstimator):
     _auto_n_init = 4
 
     _parameter_constraints: dict = {
-        "kernel_size": list(_per_mode_int),
-        "stride": list(_per_mode_int),
-        "padding": [
-            StrOptions({"valid", "same"}),
-            Interval(Integral, 0, None, closed="left"),
-            tuple,
-            list,
-        ],
-        "pool_size": list(_per_mode_int),
-        "pool_stride": [*_per_mode_int, None],
-        "channel_axis": [Options(Integral, {1, -1}), None],
+        **LAYER_PARAMETER_CONSTRAINTS,
         "sample_shape": [Interval(Integral, 1, None, closed="left"), tuple, list,
                          None],
         "activation": [StrOptions(set(ACTIVATIONS))],

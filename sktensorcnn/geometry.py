@@ -24,6 +24,7 @@ from functools import cached_property
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 __all__ = ["ConvPoolGeometry", "MAX_SPATIAL_MODES"]
 
@@ -73,6 +74,22 @@ def _padding(padding, sample_shape, kernel_size, stride) -> tuple[tuple[int, int
     pads = _per_mode(padding, n_modes, "padding", minimum=0)
     return tuple((p, p) for p in pads)
 
+
+
+_per_mode_int = [Interval(Integral, 1, None, closed="left"), tuple, list]
+
+#: scikit-learn ``_parameter_constraints`` of the layer parameters, shared by the
+#: estimators and :class:`~sktensorcnn.preprocessing.ConvPoolFeatures`; the values
+#: themselves are checked against the sample shape by ``from_params``.
+LAYER_PARAMETER_CONSTRAINTS: dict = {
+    "kernel_size": list(_per_mode_int),
+    "stride": list(_per_mode_int),
+    "padding": [StrOptions({"valid", "same"}),
+                Interval(Integral, 0, None, closed="left"), tuple, list],
+    "pool_size": list(_per_mode_int),
+    "pool_stride": [*_per_mode_int, None],
+    "channel_axis": [Options(Integral, {1, -1}), None],
+}
 
 @dataclass(frozen=True)
 class ConvPoolGeometry:

@@ -17,7 +17,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Options
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_sample_weight,
@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
 )
 
 from .features import conv_pool_features
-from .geometry import ConvPoolGeometry
+from .geometry import LAYER_PARAMETER_CONSTRAINTS, ConvPoolGeometry
 
 __all__ = [
     "ConvPoolFeatures", "TensorStandardScaler", "flatten_samples",
@@ -230,16 +230,7 @@ class ConvPoolFeatures(TransformerMixin, _TensorInput, BaseEstimator):
     n_features_in_ : int
     """
 
-    _parameter_constraints: dict = {
-        "kernel_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "stride": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "padding": [StrOptions({"valid", "same"}),
-                    Interval(Integral, 0, None, closed="left"), tuple, list],
-        "pool_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "pool_stride": [Interval(Integral, 1, None, closed="left"), tuple, list,
-                        None],
-        "channel_axis": [Options(Integral, {1, -1}), None],
-    }
+    _parameter_constraints: dict = dict(LAYER_PARAMETER_CONSTRAINTS)
 
     def __init__(self, *, kernel_size=3, stride=1, padding="valid", pool_size=2,
                  pool_stride=None, channel_axis=None):
