@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from sktensorcnn import ConvPoolGeometry
-from sktensorcnn.network import factorized_network_squared_loss, network_squared_loss
+from sktensorcnn.network import factorized_network_loss, network_loss
 from sktensorcnn.parametrizations import CPWeight, TuckerWeight
 
 PROBLEMS = {
@@ -42,7 +42,7 @@ def best_of(fn, repeat=3):
 
 def ours(X, y, A, B, geometry):
     w = np.full(len(y), 1.0 / len(y))
-    return best_of(lambda: network_squared_loss(X, y, w, A, B, 0.0, geometry, "relu"))
+    return best_of(lambda: network_loss(X, y, w, A, B[None], [0.0], geometry, "relu"))
 
 
 def ours_factorized(X, y, B, geometry, kind, ranks):
@@ -52,8 +52,8 @@ def ours_factorized(X, y, B, geometry, kind, ranks):
     weight = TuckerWeight(modes, ranks) if kind == "tucker" else CPWeight(modes, ranks)
     params = weight.initialize(np.random.RandomState(0))
     w = np.full(len(y), 1.0 / len(y))
-    return best_of(lambda: factorized_network_squared_loss(
-        X, y, w, params, B, 0.0, geometry, "relu", kind))
+    return best_of(lambda: factorized_network_loss(
+        X, y, w, params, B[None], [0.0], geometry, "relu", "squared", kind))
 
 
 def pytorch(X, y, A, B, geometry, dtype):

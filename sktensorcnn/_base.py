@@ -562,6 +562,11 @@ class BaseTensorCNN(BaseEstimator):
         pooled = geometry.pooled_shape
         K, n_out, loss_name = self.n_kernels_, self._n_out, self._loss()
         kind, factorized = self._factorized_kind(geometry, kernel_param)
+        if not factorized and not kernels.uses_gemm(geometry, K) and not (
+                X.dtype == np.float64 and X.flags.writeable):
+            # the fused loops read float64 samples: convert once per fit, not at
+            # every evaluation (see kernels._float64_chunks)
+            X = X.astype(np.float64)
 
         def objective(current, rows=None):
             Xr, yr, wr = (X, y, sample_weight) if rows is None else (
