@@ -36,6 +36,7 @@ from sklearn.utils.validation import (
 )
 
 from . import kernels
+from ._constrained import CONSTRAINTS, KERNEL_ENTRY_CONSTRAINTS, ConstrainedFitMixin
 from .activations import ACTIVATIONS
 from .datafits import FeatureLoss, GramSquared, ridge_statistics, squared_datafit
 from .features import features_to_input_space
@@ -58,7 +59,7 @@ _SPECTRAL_INIT_MAX_FEATURES = 2048
 
 
 
-class BaseTensorCNN(BaseEstimator):
+class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
     """Base class of the convolution -> pooling -> fully-connected estimators."""
 
     #: Starts used by ``n_init='auto'`` when the fit runs on sufficient statistics
@@ -70,7 +71,10 @@ class BaseTensorCNN(BaseEstimator):
         "sample_shape": [Interval(Integral, 1, None, closed="left"), tuple, list,
                          None],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "solver": [StrOptions({"auto", "als", "lbfgs", "gd", "adam"})],
+        "solver": [StrOptions({"auto", "als", "lbfgs", "gd", "adam", "pgd", "lrd"})],
+        "constraint": [StrOptions(set(CONSTRAINTS)), None],
+        "sparsity": [Interval(Integral, 1, None, closed="left"), None],
+        "radius": [Interval(Real, 0, None, closed="neither"), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -123,6 +127,9 @@ class BaseTensorCNN(BaseEstimator):
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        constraint=None,
+        sparsity=None,
+        radius=None,
     ):
         self.kernel_size = kernel_size
         self.stride = stride
@@ -150,6 +157,9 @@ class BaseTensorCNN(BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.n_jobs = n_jobs
+        self.constraint = constraint
+        self.sparsity = sparsity
+        self.radius = radius
 
     # ------------------------------------------------------------ validation
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
@@ -257,10 +267,27 @@ class BaseTensorCNN(BaseEstimator):
     # ------------------------------------------------------------ fitting
     def _resolve_solver(self) -> str:
         """``'auto'``: ALS for the identity activation with the squared loss (a
-        linear least squares network fitted on the features), L-BFGS otherwise."""
+        linear least squares network fitted on the features), projected gradient
+        descent for the kernel-entry constraints (``'sparse'``, ``'l1'``,
+        ``'nuclear'``), L-BFGS otherwise."""
         linear_squares = self.activation == "identity" and self._loss() == "squared"
+        constraint = self._resolve_constraint()
+        entry = constraint in KERNEL_ENTRY_CONSTRAINTS
         if self.solver == "auto":
+            if entry:
+                return "pgd"
             return "als" if linear_squares else "lbfgs"
+        if entry and self.solver != "pgd":
+            raise ValueError(
+                f"constraint={constraint!r} is enforced by projected gradient "
+                f"descent; use solver='pgd' (or 'auto'), not {self.solver!r}."
+            )
+        if self.solver == "lrd" and self._structure_constraint != "tucker":
+            raise ValueError(
+                f"solver='lrd' reduces Tucker ranks during training; "
+                f"{type(self).__name__} has no Tucker ranks. Use TuckerCNNRegressor "
+                "or TuckerCNNClassifier, or another solver."
+            )
         if self.solver == "als" and not linear_squares:
             what = (f"activation={self.activation!r}" if self.activation != "identity"
                     else f"the {self._loss()} loss")
@@ -346,7 +373,13 @@ class BaseTensorCNN(BaseEstimator):
         solver = self._resolve_solver()
         rng = check_random_state(self.random_state)
         self.geometry_ = geometry
-        if self.activation == "identity" and solver in ("als", "lbfgs"):
+        self.constraint_ = self._resolve_constraint()
+        self.__dict__.pop("rank_history_", None)
+        if solver == "pgd":
+            result = self._fit_projected(X, y, sample_weight, geometry, rng)
+        elif solver == "lrd":
+            result = self._fit_rank_reduction(X, y, sample_weight, geometry, rng)
+        elif self.activation == "identity" and solver in ("als", "lbfgs"):
             result = self._fit_linear(X, y, sample_weight, geometry, solver, rng,
                                       path_cache, previous)
         else:
@@ -366,8 +399,10 @@ class BaseTensorCNN(BaseEstimator):
 
     def _set_sizes(self, geometry):
         n_out = self._n_out
-        self.n_params_ = (self._count_params(geometry, n_out)
-                          + n_out * int(self.fit_intercept))
+        n_params = self._count_params(geometry, n_out)
+        if self.constraint_ in ("sparse", "l1"):  # only nonzero kernel entries
+            n_params -= int(np.size(self.kernels_) - np.count_nonzero(self.kernels_))
+        self.n_params_ = n_params + n_out * int(self.fit_intercept)
         self.model_complexity_ = self._model_complexity(geometry, n_out)
 
     # ------------------------------------------------------------ linear network
@@ -520,7 +555,8 @@ class BaseTensorCNN(BaseEstimator):
             # matters), with a little noise to break the symmetry of kernels that
             # the linear fit leaves at zero.
             linear = clone(self).set_params(
-                activation="identity", solver="auto", warm_start=False, verbose=0
+                activation="identity", solver="auto", warm_start=False, verbose=0,
+                constraint=None, sparsity=None, radius=None,
             )
             linear._n_out = n_out  # the targets are encoded already
             with warnings.catch_warnings():
@@ -751,11 +787,6 @@ class BaseTensorCNN(BaseEstimator):
 
     def _partial_fit_epoch(self, X, y, sample_weight, first, classes):
         solver = "adam" if self.solver == "auto" else self.solver
-        if solver not in ("gd", "adam"):
-            raise ValueError(
-                f"partial_fit needs solver='adam' or 'gd' (or 'auto'); got "
-                f"solver={self.solver!r}."
-            )
         if first:
             self._validate_params()
         X = self._validate_X(X, reset=first)
@@ -764,6 +795,7 @@ class BaseTensorCNN(BaseEstimator):
         rng = check_random_state(self.random_state)
         if first:
             self.geometry_ = self._make_geometry(X.shape[1:])
+            self.constraint_ = self._resolve_constraint()
         geometry = self.geometry_
         kernel_param = self._make_kernel_parametrization(geometry, self._n_out)
         objective = self._network_objective(X, y, sample_weight, kernel_param,
@@ -784,6 +816,8 @@ class BaseTensorCNN(BaseEstimator):
         with self._blas_threads(geometry, kernel_param):
             result = self._train_epochs(objective, params, len(y), solver, geometry,
                                         kernel_param, rng, None, state, 1)
+        if self.constraint_ in KERNEL_ENTRY_CONSTRAINTS:
+            result.params = self._project_epoch(result.params, first)
         self._set_network(result, kernel_param, geometry, solver)
         self.loss_curve_ = [*curve, *result.loss_curve]
         self.n_iter_ = len(self.loss_curve_)
@@ -874,6 +908,17 @@ class BaseTensorCNN(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _stochastic_solver(estimator) -> bool:
+    """``partial_fit`` exists for the epoch solvers (and ``'auto'``: Adam), as
+    for ``MLPRegressor``."""
+    if estimator.solver not in ("auto", "gd", "adam"):
+        raise AttributeError(
+            f"partial_fit is only available for solver='adam', 'gd' or 'auto', "
+            f"not {estimator.solver!r}."
+        )
+    return True
 
 
 def _fc_by_output(fc: np.ndarray, n_out: int) -> np.ndarray:

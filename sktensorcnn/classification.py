@@ -18,9 +18,10 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._base import BaseTensorCNN
+from ._base import BaseTensorCNN, _stochastic_solver
 from ._docstrings import COMMON_ATTRS_DOC, append_common_docs
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 
@@ -192,14 +193,17 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
         log_p = -np.logaddexp(0.0, -outputs)
         return log_p - logsumexp(log_p, axis=1, keepdims=True)
 
+    @available_if(_stochastic_solver)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch of ``'adam'`` (or ``'gd'``) on ``(X, y)``.
 
         The first call initializes the network (as ``fit`` would, with
         ``init``) and needs every class label in ``classes``; later calls, and
         calls after ``fit``, continue from the current weights (and optimizer
-        state).
-        ``solver='auto'`` means ``'adam'`` here.
+        state).  ``solver='auto'`` means ``'adam'`` here; with another solver
+        (``'lbfgs'``, ...) there is no ``partial_fit``.  With a kernel-entry
+        ``constraint`` the kernels are projected after each epoch (projected
+        stochastic gradient).
 
         Parameters
         ----------
@@ -281,7 +285,8 @@ class CNNClassifier(DenseKernels, _TensorCNNClassifier):
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, n_jobs=None, class_weight=None, multi_class="multinomial",
+        warm_start=False, n_jobs=None, constraint=None, sparsity=None,
+        radius=None, class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -293,6 +298,7 @@ class CNNClassifier(DenseKernels, _TensorCNNClassifier):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            constraint=constraint, sparsity=sparsity, radius=radius,
         )
         self.n_kernels = n_kernels
         self.class_weight = class_weight
@@ -312,7 +318,12 @@ class TuckerCNNClassifier(TuckerKernels, _TensorCNNClassifier):
         :class:`~sktensorcnn.TuckerCNNRegressor`; ``R_{N+1} <= min(n_kernels,
         P * n_outputs)``.
     n_kernels : int or None, default=None
-        Number of kernels ``K``; ``None`` means ``R_{N+1}``.
+        Number of kernels ``K``; ``None`` means ``R_{N+1}`` (with ``solver='lrd'``,
+        the output rank it settles on).
+    energy : float in (0, 1], default=0.95
+        ``solver='lrd'`` only: the compression keeps, per mode, the smallest rank
+        whose leading singular values hold this share of the unfolding's squared
+        norm (``ranks`` are then the caps).
     """
 
     _parameter_constraints = {
@@ -322,14 +333,16 @@ class TuckerCNNClassifier(TuckerKernels, _TensorCNNClassifier):
     }
 
     def __init__(
-        self, ranks=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
+        self, ranks=2, *, n_kernels=None, energy=0.95, kernel_size=3, stride=1,
+        padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
         activation="identity",
         solver="auto", alpha=1e-4, fit_intercept=True, max_iter=200, tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, n_jobs=None, class_weight=None, multi_class="multinomial",
+        warm_start=False, n_jobs=None, constraint=None, sparsity=None,
+        radius=None, class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -341,9 +354,11 @@ class TuckerCNNClassifier(TuckerKernels, _TensorCNNClassifier):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            constraint=constraint, sparsity=sparsity, radius=radius,
         )
         self.ranks = ranks
         self.n_kernels = n_kernels
+        self.energy = energy
         self.class_weight = class_weight
         self.multi_class = multi_class
 
@@ -376,7 +391,8 @@ class CPCNNClassifier(CPKernels, _TensorCNNClassifier):
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, n_jobs=None, class_weight=None, multi_class="multinomial",
+        warm_start=False, n_jobs=None, constraint=None, sparsity=None,
+        radius=None, class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -388,6 +404,7 @@ class CPCNNClassifier(CPKernels, _TensorCNNClassifier):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            constraint=constraint, sparsity=sparsity, radius=radius,
         )
         self.rank = rank
         self.n_kernels = n_kernels

@@ -18,7 +18,7 @@ Regressors and classifiers compose one of them with their task.
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import tensorly as tl
@@ -72,6 +72,8 @@ class DenseKernels:
     }
     #: The rank-K matrix problem is reliably solved from the spectral start.
     _auto_n_init = 1
+    #: What ``solver='pgd'`` projects onto by default (``constraint=None``).
+    _structure_constraint = "rank"
 
     def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
         self.n_kernels_ = self.n_kernels
@@ -105,8 +107,10 @@ class TuckerKernels:
     _structure_constraints: dict = {
         "ranks": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "n_kernels": [Interval(Integral, 1, None, closed="left"), None],
+        "energy": [Interval(Real, 0, 1, closed="right")],
     }
     _auto_n_init = 4
+    _structure_constraint = "tucker"
 
     def _resolved_ranks(self, geometry: ConvPoolGeometry, n_out: int = 1):
         """Tucker ranks of ``W`` (kernel modes, then output) and ``K``."""
@@ -201,6 +205,7 @@ class CPKernels:
         "n_kernels": [Interval(Integral, 1, None, closed="left"), None],
     }
     _auto_n_init = 4
+    _structure_constraint = "cp"
 
     def _resolved_kernels(self) -> int:
         K = self.rank if self.n_kernels is None else self.n_kernels

@@ -28,8 +28,8 @@ import tensorly as tl
 from tensorly.decomposition import parafac
 
 __all__ = [
-    "project_cp", "project_l1_ball", "project_nuclear_ball", "project_rank",
-    "project_sparse", "project_tucker",
+    "cp_factors", "project_cp", "project_l1_ball", "project_nuclear_ball",
+    "project_rank", "project_sparse", "project_tucker",
 ]
 
 
@@ -64,16 +64,29 @@ def project_cp(W: np.ndarray, rank: int, n_iter: int = 10,
                random_state=0) -> np.ndarray:
     """``W`` approximated by ``n_iter`` CP-ALS sweeps at rank ``rank`` (SVD
     start; TensorLy's ``parafac``).  Matrices (2 modes): the truncated SVD."""
+    return tl.cp_to_tensor((None, cp_factors(W, rank, n_iter, random_state)))
+
+
+def cp_factors(W: np.ndarray, rank: int, n_iter: int = 10,
+               random_state=0) -> list[np.ndarray]:
+    """The factors of :func:`project_cp` ``(W, rank)``: ``W.ndim`` matrices
+    ``(W.shape[j], rank)`` whose CP tensor is the projection."""
     _check_positive("rank", rank)
     if W.ndim == 2:
-        return project_rank(W, rank)
+        u, s, vt = np.linalg.svd(W, full_matrices=False)
+        pad = max(0, rank - s.size)  # rank above the matrix's: zero columns
+        u = np.pad(u[:, :rank] * s[:rank], ((0, 0), (0, pad)))
+        return [u, np.pad(vt[:rank].T, ((0, 0), (0, pad)))]
     if not np.any(W):
-        return np.zeros_like(W)
+        return [np.zeros((n, rank)) for n in W.shape]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TensorLy's notes on SVD-start ranks
         cp = parafac(W, rank=rank, n_iter_max=n_iter, init="svd",
                      random_state=random_state, tol=0)
-    return tl.cp_to_tensor(cp)
+    weights, factors = cp
+    factors = [np.asarray(f, dtype=float) for f in factors]
+    factors[-1] = factors[-1] * np.asarray(weights)
+    return factors
 
 
 def project_sparse(W: np.ndarray, n_nonzero: int) -> np.ndarray:

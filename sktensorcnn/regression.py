@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array
 
-from ._base import BaseTensorCNN
+from ._base import BaseTensorCNN, _stochastic_solver
 from ._docstrings import COMMON_ATTRS_DOC, append_common_docs
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 
@@ -38,12 +39,16 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
         """One output: drop the leading output axis (``intercept_`` a float)."""
         setattr(self, name, float(values[0]) if name == "intercept_" else values[0])
 
+    @available_if(_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch of ``'adam'`` (or ``'gd'``) on ``(X, y)``.
 
         The first call initializes the network (as ``fit`` would, with
         ``init``); later calls, and calls after ``fit``, continue from the current
-        weights (and optimizer state).  ``solver='auto'`` means ``'adam'`` here.
+        weights (and optimizer state).  ``solver='auto'`` means ``'adam'`` here;
+        with another solver (``'lbfgs'``, ...) there is no ``partial_fit``.  With a
+        kernel-entry ``constraint`` the kernels are projected after each epoch
+        (projected stochastic gradient).
 
         Parameters
         ----------
@@ -98,7 +103,8 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, n_jobs=None,
+        warm_start=False, n_jobs=None, constraint=None, sparsity=None,
+        radius=None,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -110,6 +116,7 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            constraint=constraint, sparsity=sparsity, radius=radius,
         )
         self.n_kernels = n_kernels
 
@@ -133,7 +140,12 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
         ``R_{N+1} <= min(n_kernels, P)``.  An int ``r`` means ``min(r, size)`` for
         every mode.
     n_kernels : int or None, default=None
-        Number of kernels ``K``; ``None`` means ``R_{N+1}``.
+        Number of kernels ``K``; ``None`` means ``R_{N+1}`` (with ``solver='lrd'``,
+        the output rank it settles on).
+    energy : float in (0, 1], default=0.95
+        ``solver='lrd'`` only: the compression keeps, per mode, the smallest rank
+        whose leading singular values hold this share of the unfolding's squared
+        norm (``ranks`` are then the caps).
     """
 
     _parameter_constraints = {
@@ -142,14 +154,16 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
     }
 
     def __init__(
-        self, ranks=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
+        self, ranks=2, *, n_kernels=None, energy=0.95, kernel_size=3, stride=1,
+        padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
         activation="identity",
         solver="auto", alpha=0.0, fit_intercept=True, max_iter=200, tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, n_jobs=None,
+        warm_start=False, n_jobs=None, constraint=None, sparsity=None,
+        radius=None,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -161,9 +175,11 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            constraint=constraint, sparsity=sparsity, radius=radius,
         )
         self.ranks = ranks
         self.n_kernels = n_kernels
+        self.energy = energy
 
 
 class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
@@ -196,7 +212,8 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
-        warm_start=False, n_jobs=None,
+        warm_start=False, n_jobs=None, constraint=None, sparsity=None,
+        radius=None,
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -208,6 +225,7 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
+            constraint=constraint, sparsity=sparsity, radius=radius,
         )
         self.rank = rank
         self.n_kernels = n_kernels

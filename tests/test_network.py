@@ -236,7 +236,8 @@ def test_partial_fit_continues(relu_teacher):
         scores.append(est.score(X_test, y_test))
     assert len(est.loss_curve_) == est.n_iter_ == 6
     assert scores[-1] > scores[0]
-    with pytest.raises(ValueError, match="partial_fit needs solver='adam'"):
+    assert not hasattr(CNNRegressor(solver="lbfgs"), "partial_fit")
+    with pytest.raises(AttributeError, match="only available for solver='adam'"):
         CNNRegressor(solver="lbfgs").partial_fit(X_train, y_train)
     with pytest.raises(ValueError, match="samples of shape"):
         est.partial_fit(X_train[:, :6], y_train)

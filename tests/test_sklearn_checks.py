@@ -33,6 +33,10 @@ ESTIMATORS = [
     TuckerCNNClassifier(ranks=1, **CLASSIFICATION),
     CPCNNClassifier(rank=1, **CLASSIFICATION),
     CNNClassifier(activation="tanh", **CLASSIFICATION),
+    # constrained training: projected gradient, rank reduction
+    CNNRegressor(constraint="l1", radius=10.0, **dict(REGRESSION, max_iter=300)),
+    TuckerCNNRegressor(ranks=1, solver="lrd", **dict(REGRESSION, max_iter=300)),
+    CNNClassifier(constraint="sparse", **dict(CLASSIFICATION, max_iter=300)),
     TensorStandardScaler(),
     TensorStandardScaler(per_position=True),
     ConvPoolFeatures(kernel_size=1, pool_size=1),

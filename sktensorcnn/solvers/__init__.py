@@ -6,10 +6,12 @@ Each returns a :class:`SolverResult`; none touches an estimator.
 from ._result import SolverResult
 from .als import alternating_least_squares
 from .lbfgs import lbfgs, minimize_lbfgs
-from .pgd import projected_gradient
+from .pgd import minimize_projected, projected_gradient
+from .rank_reduction import RankReductionResult, energy_hosvd, low_rank_descent
 from .stochastic import EpochResult, OptimizerState, train_by_epochs
 
 __all__ = [
-    "EpochResult", "OptimizerState", "SolverResult", "alternating_least_squares",
-    "lbfgs", "minimize_lbfgs", "projected_gradient", "train_by_epochs",
+    "EpochResult", "OptimizerState", "RankReductionResult", "SolverResult",
+    "alternating_least_squares", "energy_hosvd", "lbfgs", "low_rank_descent",
+    "minimize_lbfgs", "minimize_projected", "projected_gradient", "train_by_epochs",
 ]

@@ -1,11 +1,16 @@
-"""Projected gradient descent on the full weight (seed 003).
+"""Projected gradient descent (seed 003).
 
-Each iteration takes a gradient step on ``f(w) + alpha/2 ||w||^2`` and projects
-back onto the constraint set (:mod:`sktensorcnn.projections`).  The step size
-starts from ``1 / L`` with ``L`` estimated by power iteration when the data term
-exposes its Hessian (the Gram matrix), else from 1, and is halved until the
-projected point decreases the objective enough (backtracking on the projected
-gradient mapping); after a success the next step tries twice as long.
+Each iteration takes a gradient step on the objective and projects back onto the
+constraint set (:mod:`sktensorcnn.projections`)::
+
+    w_{t+1} = P_C(w_t - step * grad f(w_t)).
+
+The step is halved until the projected point decreases the objective enough
+(backtracking on the projected gradient mapping); after a success the next step
+tries twice as long.  :func:`minimize_projected` works on a list of parameter
+arrays (some of them constrained, the others free: ``project`` decides);
+:func:`projected_gradient` is the data-term version, whose first step is ``1 / L``
+with ``L`` estimated by power iteration on the Gram matrix when there is one.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ._result import SolverResult, relative_decrease, ridge_objective
+
+__all__ = ["minimize_projected", "projected_gradient"]
 
 
 def _lipschitz(datafit, alpha: float, size: int, rng) -> float:
@@ -26,6 +33,71 @@ def _lipschitz(datafit, alpha: float, size: int, rng) -> float:
         v = gram @ v
         v /= np.linalg.norm(v) + 1e-300
     return float(v @ gram @ v) + alpha
+
+
+def minimize_projected(
+    objective: Callable,
+    params: list[np.ndarray],
+    project: Callable[[list[np.ndarray]], list[np.ndarray]],
+    *,
+    step: float = 1.0,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    verbose: int = 0,
+) -> SolverResult:
+    """Minimize ``objective`` over ``{params : project(params) == params}``.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(params) -> (value, grads)``, ``grads`` shaped as ``params``.
+    params : list of ndarray
+        Start; projected first.
+    project : callable
+        Projection onto the constraint set, on the whole parameter list (free
+        parameters pass through unchanged).
+    step : float, default=1.0
+        First step size; backtracking adapts it.
+    max_iter, tol, verbose
+        Iterations, relative decrease of the objective that stops, printing.
+
+    Returns
+    -------
+    SolverResult
+    """
+    params = project([np.array(p, dtype=float) for p in params])
+    value, grads = objective(params)
+    result = SolverResult(params)
+    it = 0
+    for it in range(1, max_iter + 1):
+        while True:
+            candidate = project([p - step * g for p, g in zip(params, grads)])
+            cand_value, cand_grads = objective(candidate)
+            moves = [c - p for c, p in zip(candidate, params)]
+            linear = sum(float(np.vdot(g, m)) for g, m in zip(grads, moves))
+            squared = sum(float(np.vdot(m, m)) for m in moves)
+            # sufficient decrease for the projected (proximal) gradient step; the
+            # min with 0 keeps descent for the quasi-projections (HOSVD, CP-ALS)
+            bound = min(linear + squared / (2 * step), 0.0)
+            if cand_value <= value + bound or step < 1e-16:
+                break
+            step /= 2
+        if cand_value > value:  # no step decreases: a stationary point of PGD
+            result.converged = True
+            it -= 1
+            break
+        previous, params, value, grads = value, candidate, cand_value, cand_grads
+        result.loss_curve.append(value)
+        if verbose:
+            print(f"PGD iteration {it}: objective {value:.6e} (step {step:.3g})")
+        step *= 2
+        if relative_decrease(previous, value) < tol:
+            result.converged = True
+            break
+    result.params = params
+    result.n_iter = it
+    result.objective = value
+    return result
 
 
 def projected_gradient(
@@ -58,29 +130,14 @@ def projected_gradient(
         ``params == [w]``.
     """
     rng = np.random.default_rng(random_state)
-    w = project(np.asarray(w0, dtype=float).ravel())
-    value, grad = ridge_objective(datafit, w, alpha)
-    step = 1.0 / _lipschitz(datafit, alpha, w.size, rng)
-    result = SolverResult([w])
-    for it in range(1, max_iter + 1):
-        while True:
-            candidate = project(w - step * grad)
-            cand_value, cand_grad = ridge_objective(datafit, candidate, alpha)
-            move = candidate - w
-            # sufficient decrease for the projected (proximal) gradient step
-            if cand_value <= value + grad @ move + (move @ move) / (2 * step) \
-                    or step < 1e-16:
-                break
-            step /= 2
-        previous, w, value, grad = value, candidate, cand_value, cand_grad
-        result.loss_curve.append(value)
-        if verbose:
-            print(f"PGD iteration {it}: objective {value:.6e} (step {step:.3g})")
-        step *= 2
-        if relative_decrease(previous, value) < tol:
-            result.converged = True
-            break
-    result.params = [w]
-    result.n_iter = it
-    result.objective = value
-    return result
+    w0 = np.asarray(w0, dtype=float).ravel()
+
+    def objective(params):
+        value, grad = ridge_objective(datafit, params[0], alpha)
+        return value, [grad]
+
+    return minimize_projected(
+        objective, [w0], lambda params: [project(params[0])],
+        step=1.0 / _lipschitz(datafit, alpha, w0.size, rng), max_iter=max_iter,
+        tol=tol, verbose=verbose,
+    )
