@@ -651,18 +651,31 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             validation = None
         objective = self._network_objective(X, y, sample_weight, kernel_param,
                                             geometry)
-        with self._blas_threads(geometry, kernel_param):
+        with self._blas_threads(geometry, kernel_param,
+                                self._samples_per_step(solver, len(y))):
             result = self._run_network_solver(X, y, sample_weight, geometry,
                                               kernel_param, solver, objective, rng,
                                               validation)
         self._set_network(result, kernel_param, geometry, solver)
         return result
 
-    def _blas_threads(self, geometry, kernel_param):
-        """BLAS keeps its threads on the BLAS (im2col) path only; elsewhere numba's
-        threads do the work (see :func:`sktensorcnn.kernels.single_threaded_blas`)."""
+    def _samples_per_step(self, solver, n):
+        """Samples in one evaluation: a mini-batch for Adam, all for the others."""
+        if solver != "adam":
+            return n
+        return min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
+
+    def _blas_threads(self, geometry, kernel_param, n_samples):
+        """BLAS keeps its threads on the BLAS (im2col) path, when the products of
+        one evaluation are large enough to pay for them; elsewhere numba's threads
+        do the work (see :func:`sktensorcnn.kernels.single_threaded_blas`: BLAS
+        threads spinning after a small product slow the numba head down 5-15x)."""
         if self._factorized_kind(geometry, kernel_param)[1] or not kernels.uses_gemm(
                 geometry, self.n_kernels_):
+            return kernels.single_threaded_blas()
+        macs = (n_samples * int(np.prod(geometry.conv_shape))
+                * geometry.n_kernel_entries * self.n_kernels_)
+        if macs < kernels.BLAS_THREADS_MIN_MACS:
             return kernels.single_threaded_blas()
         return contextlib.nullcontext()
 
@@ -722,7 +735,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
                 )
                 return self._validation_score(y_val, outputs, w_val)
 
-        batch_size = min(200, n) if self.batch_size == "auto" else self.batch_size
+        batch_size = self._samples_per_step("adam", n)
         return train_by_epochs(
             objective, params, n, method=solver, learning_rate=rate,
             momentum=self.momentum, batch_size=batch_size, shuffle=self.shuffle,
@@ -813,7 +826,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             params = self._network_params
             state = getattr(self, "_optimizer_state", None)
             curve = self.loss_curve_
-        with self._blas_threads(geometry, kernel_param):
+        with self._blas_threads(geometry, kernel_param,
+                                self._samples_per_step(solver, len(y))):
             result = self._train_epochs(objective, params, len(y), solver, geometry,
                                         kernel_param, rng, None, state, 1)
         if self.constraint_ in KERNEL_ENTRY_CONSTRAINTS:

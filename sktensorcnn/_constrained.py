@@ -298,7 +298,7 @@ class ConstrainedFitMixin:
         A, fc, b = start
         A, fc, project_fc = self._entry_setup(constraint, A, fc)
         project_A = self._projection(constraint, False, kernel_param, rng)
-        with self._blas_threads(geometry, FullWeight(kernel_param.shape)):
+        with self._blas_threads(geometry, FullWeight(kernel_param.shape), len(y)):
             result = minimize_projected(
                 objective, [A, fc, b],
                 lambda p: [project_A(p[0]), project_fc(p[1]), p[2]],
@@ -339,7 +339,7 @@ class ConstrainedFitMixin:
             kernel_param = self._make_kernel_parametrization(geometry, n_out)
             objective, start = self._network_problem(X, y, sample_weight, geometry,
                                                      kernel_param, rng)
-            with self._blas_threads(geometry, FullWeight(kernel_param.shape)):
+            with self._blas_threads(geometry, FullWeight(kernel_param.shape), len(y)):
                 result = low_rank_descent(
                     objective, start, energy=self.energy,
                     max_ranks=kernel_param.ranks, max_iter=self.max_iter,

@@ -65,6 +65,7 @@ def make_cnn_regression(
     noise: float = 1.0,
     dependence: str | None = None,
     autocorrelation: float = 0.5,
+    teacher=None,
     random_state=None,
 ):
     """Draw a teacher network of a seed-000 setting and data from it.
@@ -90,6 +91,10 @@ def make_cnn_regression(
         Independent inputs, or time-dependent ones from a VAR(1) process.
     autocorrelation : float, default=0.5
         Coefficient of the VAR(1) process, in ``(-1, 1)``.
+    teacher : Bunch, default=None
+        A teacher returned by an earlier call with the same ``setting``: draw new
+        data from it (fresh inputs and noise) instead of a new teacher, e.g. to
+        average an estimation error over training sets.
     random_state : int, RandomState instance or None, default=None
 
     Returns
@@ -127,6 +132,16 @@ def make_cnn_regression(
     ranks, rank = config.get("ranks"), config.get("rank")
     if ranks is not None and rank is not None:
         raise ValueError("setting gives both 'ranks' (Tucker) and 'rank' (CP).")
+    if teacher is not None:
+        if teacher.geometry != geometry or teacher.kernels.shape[0] != K:
+            raise ValueError(
+                "teacher was drawn for another setting; pass the setting it came "
+                "from."
+            )
+        X = _inputs(rng, n_samples, geometry.input_shape, dependence, autocorrelation)
+        Z = conv_pool_features(X, geometry).reshape(n_samples, -1)
+        y = Z @ teacher.weight.ravel() + noise * rng.standard_normal(n_samples)
+        return X, y, teacher
     if rank is not None:
         factors = [rng.standard_normal((m, rank)) for m in (*geometry.kernel_size, K)]
         stacked = tl.cp_to_tensor((None, factors))

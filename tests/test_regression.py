@@ -12,7 +12,7 @@ from strategies import geometries
 
 from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor
 from sktensorcnn.datasets import make_cnn_regression
-from sktensorcnn.features import features_to_input_space
+from sktensorcnn.features import conv_pool_features, features_to_input_space
 
 ESTIMATORS = [CNNRegressor, TuckerCNNRegressor, CPCNNRegressor]
 
@@ -256,3 +256,16 @@ def test_cp_teacher_is_recovered():
     assert _input_space_error(est, teacher) < 0.1
     with pytest.raises(ValueError, match="both 'ranks'"):
         make_cnn_regression(dict(setting, ranks=(2, 2, 2, 1)))
+
+
+def test_make_cnn_regression_draws_new_data_from_a_given_teacher():
+    X, y, teacher = make_cnn_regression("S2", n_samples=50, noise=0.0,
+                                        random_state=0)
+    X2, y2, same = make_cnn_regression("S2", n_samples=80, noise=0.0,
+                                       teacher=teacher, random_state=1)
+    assert same is teacher and X2.shape == (80, 7, 5, 7)
+    assert not np.allclose(X2[:50], X)
+    Z = conv_pool_features(X2, teacher.geometry).reshape(80, -1)
+    np.testing.assert_allclose(y2, Z @ teacher.weight.ravel())
+    with pytest.raises(ValueError, match="another setting"):
+        make_cnn_regression("S3", n_samples=10, teacher=teacher)

@@ -155,6 +155,10 @@ def _network_args(X, kernels, Bt, geometry):
 #: Multiply-adds per output position (``C L K``) from which the BLAS path is used.
 GEMM_MIN_MACS_PER_OUTPUT = 256
 
+#: Multiply-adds of the convolution products of one evaluation (all samples)
+#: below which BLAS runs on one thread during training (see ``_blas_threads``).
+BLAS_THREADS_MIN_MACS = 2**27
+
 
 def uses_gemm(geometry: ConvPoolGeometry, n_kernels: int) -> bool:
     """Path rule: BLAS (im2col + GEMM) when each convolution output costs at least
