@@ -11,13 +11,30 @@ import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
 from . import _cpu, _cpu_factorized, _cpu_gemm, _cpu_network
+from ._device import current_device, cuda_available, on_device, resolve_device
 from ._threads import limit_threads, resolve_n_jobs, single_threaded_blas
 
 __all__ = [
     "conv_pool_features", "network_forward", "network_loss_grad", "uses_gemm",
     "uses_factorized", "factorized_network_loss_grad", "single_threaded_blas",
-    "limit_threads", "resolve_n_jobs",
+    "limit_threads", "resolve_n_jobs", "device_samples", "on_device",
+    "resolve_device", "current_device", "cuda_available",
 ]
+
+
+def device_samples(X, geometry: ConvPoolGeometry, y=None, sample_weight=None,
+                   normalize: bool = True):
+    """Samples (and targets, weights) copied to the GPU for the evaluations of a
+    fit: pass the result as ``X`` to :func:`network_loss_grad` /
+    :func:`network_forward` (``.take(rows)`` for a mini-batch; the weights of
+    the rows evaluated are normalized to sum to 1 unless ``normalize=False``)."""
+    from ._cuda_host import DeviceSamples
+
+    return DeviceSamples(X, geometry, y, sample_weight, normalize)
+
+
+def _on_gpu(X) -> bool:
+    return current_device() == "cuda" or type(X).__name__ == "DeviceSamples"
 
 
 def _pad_to_4(values, fill) -> np.ndarray:
@@ -64,6 +81,14 @@ def conv_pool_features(
     -------
     Z : ndarray of shape (n, *geometry.feature_shape), dtype of ``X``
     """
+    if current_device() == "cuda":
+        from ._cuda_host import conv_pool_features as on_gpu
+
+        Z = on_gpu(X, geometry).astype(X.dtype, copy=False)
+        if out is None:
+            return Z
+        out[...] = Z
+        return out
     n = X.shape[0]
     N = geometry.n_modes
     ones = (1,) * (MAX_SPATIAL_MODES - N)
@@ -179,8 +204,12 @@ def network_forward(
     ``kernels`` ``(K, [C], l...)`` float64, ``Bt`` ``(n_out, K, m...)`` the FC
     weights of each output spread onto the convolution outputs (see
     :mod:`sktensorcnn.network`), ``intercept`` ``(n_out,)``, ``code`` the
-    activation's (:func:`~sktensorcnn.activations.activation_code`).
+    activation's (:func:`~sktensorcnn.activations.activation_code`).  ``X`` may
+    be :func:`device_samples`; on the ``'cuda'`` device it is copied there.
     """
+    if _on_gpu(X):
+        samples = X if not isinstance(X, np.ndarray) else device_samples(X, geometry)
+        return samples.forward(kernels, Bt, intercept, code)
     X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
@@ -200,7 +229,16 @@ def network_loss_grad(
     loss_code: int,
 ):
     """Weighted loss (``loss_code``: :func:`~sktensorcnn.losses.loss_code`),
-    ``dkernels``, ``D`` (unpooled FC gradient, shape of ``Bt``) and ``db``."""
+    ``dkernels``, ``D`` (unpooled FC gradient, shape of ``Bt``) and ``db``.
+
+    ``X`` may be :func:`device_samples` (its targets and weights, normalized over
+    its rows, are then used: ``y`` and ``weights`` are ignored); on the ``'cuda'``
+    device an array is copied there.
+    """
+    if _on_gpu(X):
+        samples = (X if not isinstance(X, np.ndarray)
+                   else device_samples(X, geometry, y, weights, normalize=False))
+        return samples.loss_grad(kernels, Bt, intercept, code, loss_code)
     X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )

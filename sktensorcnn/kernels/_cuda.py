@@ -1,0 +1,291 @@
+"""numba.cuda kernels: the GPU twins of the CPU kernels.
+
+They work on the canonical 4-mode layout of :mod:`._cpu` (samples ``(n, C, d_1,
+d_2, d_3, d_4)``, kernels ``(K, C, l_1, ..., l_4)``, missing modes of size 1
+first) in float64, with one thread per output entry (grid-stride loops) and the
+reductions over samples done by per-chunk partial sums, then a sum over chunks:
+no atomics, so results do not depend on scheduling.  Samples are addressed
+through a ``rows`` index array, so that a mini-batch is a list of indices into
+data that stay on the device.
+
+Written for real devices: float64 scalars and arrays only, fixed-size shared
+memory, no Python objects; the simulator (``NUMBA_ENABLE_CUDASIM=1``) runs the
+same code in the tests.  Activation and loss codes are those of
+:mod:`._cpu_pointwise`.
+"""
+
+import math
+
+from numba import config, cuda, float64
+
+#: Threads per block, a power of 2 (the head's shared-memory reduction).  The
+#: simulator runs each thread as a Python thread: fewer keep its tests fast.
+THREADS = 8 if config.ENABLE_CUDASIM else 128
+
+
+@cuda.jit(device=True)
+def _activate(code, y):
+    """Activation value and derivative at ``y``."""
+    if code == 0:
+        return y, 1.0
+    if code == 1:
+        if y > 0.0:
+            return y, 1.0
+        return 0.0, 0.0
+    if code == 2:
+        v = math.tanh(y)
+        return v, 1.0 - v * v
+    if code == 3:
+        v = 0.5 * (1.0 + math.tanh(0.5 * y))
+        return v, v * (1.0 - v)
+    if code == 4:
+        s = 0.5 * (1.0 + math.tanh(0.5 * y))
+        return max(y, 0.0) + math.log1p(math.exp(-abs(y))), s
+    if y > 0.0:
+        return y * y, 2.0 * y
+    return 0.0, 0.0
+
+
+@cuda.jit(device=True)
+def _logistic(z, target):
+    grad = 0.5 * (1.0 + math.tanh(0.5 * z)) - target
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z))) - target * z, grad
+
+
+@cuda.jit
+def features(X, pad, stride, pool, pool_stride, scale, Z):
+    """``Z[i, j, c, p] = scale * sum_{u in window(p)} Xpad[i, c, u * s + j]``,
+    ``Z`` ``(n, l_1..l_4, C, p_1..p_4)``."""
+    n, l1, l2, l3, l4, C, p1, p2, p3, p4 = Z.shape
+    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
+    for t in range(cuda.grid(1), Z.size, cuda.gridsize(1)):
+        q = t
+        r4 = q % p4
+        q //= p4
+        r3 = q % p3
+        q //= p3
+        r2 = q % p2
+        q //= p2
+        r1 = q % p1
+        q //= p1
+        c = q % C
+        q //= C
+        j4 = q % l4
+        q //= l4
+        j3 = q % l3
+        q //= l3
+        j2 = q % l2
+        q //= l2
+        j1 = q % l1
+        i = q // l1
+        acc = 0.0
+        for w1 in range(pool[0]):
+            x1 = (r1 * pool_stride[0] + w1) * stride[0] + j1 - pad[0]
+            if x1 < 0 or x1 >= d1:
+                continue
+            for w2 in range(pool[1]):
+                x2 = (r2 * pool_stride[1] + w2) * stride[1] + j2 - pad[1]
+                if x2 < 0 or x2 >= d2:
+                    continue
+                for w3 in range(pool[2]):
+                    x3 = (r3 * pool_stride[2] + w3) * stride[2] + j3 - pad[2]
+                    if x3 < 0 or x3 >= d3:
+                        continue
+                    for w4 in range(pool[3]):
+                        x4 = (r4 * pool_stride[3] + w4) * stride[3] + j4 - pad[3]
+                        if 0 <= x4 < d4:
+                            acc += X[i, c, x1, x2, x3, x4]
+        Z[i, j1, j2, j3, j4, c, r1, r2, r3, r4] = acc * scale
+
+
+@cuda.jit
+def convolve(X, rows, A, pad, stride, Y):
+    """``Y[i, k, u] = sum_{c, j} A[k, c, j] Xpad[rows[i], c, u * s + j]``."""
+    b, K, m1, m2, m3, m4 = Y.shape
+    C, l1, l2, l3, l4 = A.shape[1], A.shape[2], A.shape[3], A.shape[4], A.shape[5]
+    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
+    for t in range(cuda.grid(1), Y.size, cuda.gridsize(1)):
+        q = t
+        u4 = q % m4
+        q //= m4
+        u3 = q % m3
+        q //= m3
+        u2 = q % m2
+        q //= m2
+        u1 = q % m1
+        q //= m1
+        k = q % K
+        i = q // K
+        r = rows[i]
+        acc = 0.0
+        for c in range(C):
+            for j1 in range(l1):
+                x1 = u1 * stride[0] + j1 - pad[0]
+                if x1 < 0 or x1 >= d1:
+                    continue
+                for j2 in range(l2):
+                    x2 = u2 * stride[1] + j2 - pad[1]
+                    if x2 < 0 or x2 >= d2:
+                        continue
+                    for j3 in range(l3):
+                        x3 = u3 * stride[2] + j3 - pad[2]
+                        if x3 < 0 or x3 >= d3:
+                            continue
+                        for j4 in range(l4):
+                            x4 = u4 * stride[3] + j4 - pad[3]
+                            if 0 <= x4 < d4:
+                                acc += A[k, c, j1, j2, j3, j4] * X[r, c, x1, x2, x3, x4]
+        Y[i, k, u1, u2, u3, u4] = acc
+
+
+@cuda.jit
+def head(Y, Bt, intercept, act_code, F):
+    """One block per sample: ``F[i, o] = <Bt[o], act(Y[i])> + intercept[o]``
+    (``Y`` ``(b, S)``, ``Bt`` ``(n_out, S)`` flattened)."""
+    i = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    partial = cuda.shared.array(THREADS, float64)
+    S = Y.shape[1]
+    for o in range(Bt.shape[0]):
+        acc = 0.0
+        for s in range(tid, S, THREADS):
+            v, _ = _activate(act_code, Y[i, s])
+            acc += v * Bt[o, s]
+        partial[tid] = acc
+        cuda.syncthreads()
+        width = THREADS // 2
+        while width > 0:
+            if tid < width:
+                partial[tid] += partial[tid + width]
+            cuda.syncthreads()
+            width //= 2
+        if tid == 0:
+            F[i, o] = partial[0] + intercept[o]
+        cuda.syncthreads()
+
+
+@cuda.jit
+def sample_losses(F, targets, rows, weights, scale, loss_code, losses, G):
+    """Per sample: weighted loss ``losses[i]`` and ``G[i] = w_i dloss/df``
+    (weights ``weights[rows[i]] * scale``)."""
+    i = cuda.grid(1)
+    if i >= F.shape[0]:
+        return
+    r = rows[i]
+    w = weights[r] * scale
+    target = targets[r]
+    n_out = F.shape[1]
+    if loss_code == 0:
+        res = F[i, 0] - target
+        G[i, 0] = w * res
+        losses[i] = w * 0.5 * res * res
+    elif loss_code == 1:
+        value, grad = _logistic(F[i, 0], target)
+        G[i, 0] = w * grad
+        losses[i] = w * value
+    elif loss_code == 3:
+        label = int(target)
+        total = 0.0
+        for o in range(n_out):
+            value, grad = _logistic(F[i, o], 1.0 if o == label else 0.0)
+            G[i, o] = w * grad
+            total += value
+        losses[i] = w * total
+    else:  # multinomial
+        label = int(target)
+        top = F[i, 0]
+        for o in range(1, n_out):
+            top = max(top, F[i, o])
+        total = 0.0
+        for o in range(n_out):
+            total += math.exp(F[i, o] - top)
+        for o in range(n_out):
+            G[i, o] = w * math.exp(F[i, o] - top) / total
+        G[i, label] -= w
+        losses[i] = w * (top + math.log(total) - F[i, label])
+
+
+@cuda.jit
+def map_gradient(Y, Bt, G, act_code, dY):
+    """``dY[i, s] = act'(Y[i, s]) sum_o G[i, o] Bt[o, s]`` (flattened)."""
+    b, S = Y.shape
+    for t in range(cuda.grid(1), b * S, cuda.gridsize(1)):
+        i = t // S
+        s = t % S
+        _, slope = _activate(act_code, Y[i, s])
+        acc = 0.0
+        for o in range(Bt.shape[0]):
+            acc += G[i, o] * Bt[o, s]
+        dY[i, s] = slope * acc
+
+
+@cuda.jit
+def head_gradient(Y, G, act_code, D):
+    """``D[o, s] = sum_i G[i, o] act(Y[i, s])``: the unpooled FC gradient."""
+    n_out, S = D.shape
+    for t in range(cuda.grid(1), n_out * S, cuda.gridsize(1)):
+        o = t // S
+        s = t % S
+        acc = 0.0
+        for i in range(Y.shape[0]):
+            v, _ = _activate(act_code, Y[i, s])
+            acc += G[i, o] * v
+        D[o, s] = acc
+
+
+@cuda.jit
+def kernel_gradient_partials(X, rows, dY, pad, stride, chunk, partials):
+    """``partials[g, k, c, j] = sum_{i in chunk g} sum_u dY[i, k, u]
+    Xpad[rows[i], c, u * s + j]``."""
+    b, K, m1, m2, m3, m4 = dY.shape
+    n_chunks, C, l1, l2, l3, l4 = (partials.shape[0], partials.shape[2],
+                                   partials.shape[3], partials.shape[4],
+                                   partials.shape[5], partials.shape[6])
+    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
+    for t in range(cuda.grid(1), partials.size, cuda.gridsize(1)):
+        q = t
+        j4 = q % l4
+        q //= l4
+        j3 = q % l3
+        q //= l3
+        j2 = q % l2
+        q //= l2
+        j1 = q % l1
+        q //= l1
+        c = q % C
+        q //= C
+        k = q % K
+        g = q // K
+        acc = 0.0
+        for i in range(g * chunk, min((g + 1) * chunk, b)):
+            r = rows[i]
+            for u1 in range(m1):
+                x1 = u1 * stride[0] + j1 - pad[0]
+                if x1 < 0 or x1 >= d1:
+                    continue
+                for u2 in range(m2):
+                    x2 = u2 * stride[1] + j2 - pad[1]
+                    if x2 < 0 or x2 >= d2:
+                        continue
+                    for u3 in range(m3):
+                        x3 = u3 * stride[2] + j3 - pad[2]
+                        if x3 < 0 or x3 >= d3:
+                            continue
+                        for u4 in range(m4):
+                            x4 = u4 * stride[3] + j4 - pad[3]
+                            if 0 <= x4 < d4:
+                                acc += dY[i, k, u1, u2, u3, u4] * X[r, c, x1, x2,
+                                                                     x3, x4]
+        partials[g, k, c, j1, j2, j3, j4] = acc
+
+
+@cuda.jit
+def column_sums(M, out):
+    """``out[j] = sum_i M[i, j]`` (in order: deterministic)."""
+    j = cuda.grid(1)
+    if j >= M.shape[1]:
+        return
+    acc = 0.0
+    for i in range(M.shape[0]):
+        acc += M[i, j]
+    out[j] = acc
