@@ -96,6 +96,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "n_jobs": [Integral, None],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
     def __init__(
@@ -130,6 +131,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         constraint=None,
         sparsity=None,
         radius=None,
+        device="cpu",
     ):
         self.kernel_size = kernel_size
         self.stride = stride
@@ -160,6 +162,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         self.constraint = constraint
         self.sparsity = sparsity
         self.radius = radius
+        self.device = device
 
     # ------------------------------------------------------------ validation
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
@@ -355,8 +358,16 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
-        with kernels.limit_threads(self.n_jobs):
+        with self._compute():
             return self._fit(X, y, sample_weight)
+
+    def _compute(self):
+        """Where the kernels run: ``n_jobs`` threads, on ``device`` (resolved:
+        ``'auto'`` is CUDA when a GPU is available)."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(kernels.limit_threads(self.n_jobs))
+        stack.enter_context(kernels.on_device(kernels.resolve_device(self.device)))
+        return stack
 
     def _fit(self, X, y, sample_weight, path_cache=None, previous=None):
         """``fit``'s work.  ``path_cache`` (a dict) and ``previous`` (the fit at
@@ -373,6 +384,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         solver = self._resolve_solver()
         rng = check_random_state(self.random_state)
         self.geometry_ = geometry
+        self.device_ = kernels.current_device()
         self.constraint_ = self._resolve_constraint()
         self.__dict__.pop("rank_history_", None)
         if solver == "pgd":
@@ -598,15 +610,26 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         pooled = geometry.pooled_shape
         K, n_out, loss_name = self.n_kernels_, self._n_out, self._loss()
         kind, factorized = self._factorized_kind(geometry, kernel_param)
-        if not factorized and not kernels.uses_gemm(geometry, K) and not (
+        on_gpu = kernels.current_device() == "cuda"
+        if on_gpu:
+            # samples, targets and weights go to the GPU once per fit; the
+            # factorized kernels run as the dense ones there (the Jacobian of
+            # the factors is applied on the host)
+            samples = kernels.device_samples(X, geometry, y, sample_weight)
+            factorized = False
+        elif not factorized and not kernels.uses_gemm(geometry, K) and not (
                 X.dtype == np.float64 and X.flags.writeable):
             # the fused loops read float64 samples: convert once per fit, not at
             # every evaluation (see kernels._float64_chunks)
             X = X.astype(np.float64)
 
         def objective(current, rows=None):
-            Xr, yr, wr = (X, y, sample_weight) if rows is None else (
-                X[rows], y[rows], sample_weight[rows])
+            if on_gpu:  # the weights are normalized over the rows on the device
+                Xr = samples if rows is None else samples.take(rows)
+                yr, wr = None, np.ones(1)
+            else:
+                Xr, yr, wr = (X, y, sample_weight) if rows is None else (
+                    X[rows], y[rows], sample_weight[rows])
             kernel_params = current[:n_kernel_params]
             fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
             b = intercept if self.fit_intercept else np.zeros(n_out)
@@ -795,7 +818,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
     def _partial_fit(self, X, y, sample_weight, first, classes=None):
         """One epoch of ``'adam'`` (or ``'gd'``); see the task classes'
         ``partial_fit``."""
-        with kernels.limit_threads(self.n_jobs):
+        with self._compute():
             return self._partial_fit_epoch(X, y, sample_weight, first, classes)
 
     def _partial_fit_epoch(self, X, y, sample_weight, first, classes):
@@ -808,6 +831,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         if first:
             self.geometry_ = self._make_geometry(X.shape[1:])
+            self.device_ = kernels.current_device()
             self.constraint_ = self._resolve_constraint()
         geometry = self.geometry_
         kernel_param = self._make_kernel_parametrization(geometry, self._n_out)
@@ -844,7 +868,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         fc, intercept = self._head()
         if self.activation != "identity":
-            with kernels.limit_threads(self.n_jobs):
+            with self._compute():
                 return network_outputs(X, self.kernels_, fc, intercept,
                                        self.geometry_, self.activation)
         coef = np.asarray(self.coef_).reshape(self._n_out, *self.input_shape_)

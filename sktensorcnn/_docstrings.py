@@ -127,6 +127,15 @@ default=None
         Radius of the ``'l1'`` / ``'nuclear'`` ball; ``None`` means the norm of the
         starting kernels (the fitted linear network's, FC weights normalized), so
         that training cannot grow them.
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where the kernels run.  ``'cuda'``: on an NVIDIA GPU through numba.cuda
+        (optional extra ``cuda``); without one ``fit`` raises a ``ValueError``
+        saying so.  ``'auto'``: the GPU when numba sees one, else the CPU.  On the
+        GPU the samples are copied there once per fit and stay for all its
+        iterations; the results equal the CPU's to rounding.  ``device_`` records
+        where the fit ran; ``predict`` runs where ``device`` says at that time, so
+        a model fitted on a GPU predicts on a CPU-only machine with
+        ``set_params(device='cpu')`` or ``'auto'``.
     n_jobs : int or None, default=None
         Threads of the numba kernels during ``fit``, ``predict`` and the other
         methods: ``None`` means numba's thread count (``NUMBA_NUM_THREADS``,
@@ -158,6 +167,8 @@ COMMON_ATTRS_DOC = """
         intercept).
     n_kernels_ : int
         Number of kernels ``K`` of the fitted network.
+    device_ : {'cpu', 'cuda'}
+        Where the fit ran.
     constraint_ : str
         The kernel constraint in force: the structure's (``'rank'``, ``'tucker'``,
         ``'cp'``) or the ``constraint`` of a ``'pgd'`` fit.

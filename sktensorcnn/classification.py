@@ -286,7 +286,7 @@ class CNNClassifier(DenseKernels, _TensorCNNClassifier):
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False, n_jobs=None, constraint=None, sparsity=None,
-        radius=None, class_weight=None, multi_class="multinomial",
+        radius=None, device="cpu", class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -298,7 +298,7 @@ class CNNClassifier(DenseKernels, _TensorCNNClassifier):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
-            constraint=constraint, sparsity=sparsity, radius=radius,
+            constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
         self.n_kernels = n_kernels
         self.class_weight = class_weight
@@ -342,7 +342,7 @@ class TuckerCNNClassifier(TuckerKernels, _TensorCNNClassifier):
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False, n_jobs=None, constraint=None, sparsity=None,
-        radius=None, class_weight=None, multi_class="multinomial",
+        radius=None, device="cpu", class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -354,7 +354,7 @@ class TuckerCNNClassifier(TuckerKernels, _TensorCNNClassifier):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
-            constraint=constraint, sparsity=sparsity, radius=radius,
+            constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
         self.ranks = ranks
         self.n_kernels = n_kernels
@@ -392,7 +392,7 @@ class CPCNNClassifier(CPKernels, _TensorCNNClassifier):
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False, n_jobs=None, constraint=None, sparsity=None,
-        radius=None, class_weight=None, multi_class="multinomial",
+        radius=None, device="cpu", class_weight=None, multi_class="multinomial",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -404,7 +404,7 @@ class CPCNNClassifier(CPKernels, _TensorCNNClassifier):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
-            constraint=constraint, sparsity=sparsity, radius=radius,
+            constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
         self.rank = rank
         self.n_kernels = n_kernels

@@ -38,7 +38,6 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
-from . import kernels
 from .features import conv_pool_features
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 
@@ -244,7 +243,7 @@ class RankPathCV(MetaEstimatorMixin, BaseEstimator):
                     # the warm start stands in for the random restarts
                     est.set_params(n_init=1)
                 est._validate_params()
-                with kernels.limit_threads(est.n_jobs):
+                with est._compute():
                     est._fit(X[train], y[train], w, path_cache=cache,
                              previous=previous)
                 scores[i, f] = scorer(est, X[test], y[test])

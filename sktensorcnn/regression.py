@@ -104,7 +104,7 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False, n_jobs=None, constraint=None, sparsity=None,
-        radius=None,
+        radius=None, device="cpu",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -116,7 +116,7 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
-            constraint=constraint, sparsity=sparsity, radius=radius,
+            constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
         self.n_kernels = n_kernels
 
@@ -163,7 +163,7 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False, n_jobs=None, constraint=None, sparsity=None,
-        radius=None,
+        radius=None, device="cpu",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -175,7 +175,7 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
-            constraint=constraint, sparsity=sparsity, radius=radius,
+            constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
         self.ranks = ranks
         self.n_kernels = n_kernels
@@ -213,7 +213,7 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=10, random_state=None, verbose=0,
         warm_start=False, n_jobs=None, constraint=None, sparsity=None,
-        radius=None,
+        radius=None, device="cpu",
     ):
         super().__init__(
             kernel_size=kernel_size, stride=stride, padding=padding,
@@ -225,7 +225,7 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, random_state=random_state,
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
-            constraint=constraint, sparsity=sparsity, radius=radius,
+            constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
         self.rank = rank
         self.n_kernels = n_kernels

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
 from . import _cpu, _cpu_factorized, _cpu_gemm, _cpu_network
-from ._device import current_device, cuda_available, on_device, resolve_device
+from ._device import cuda_available, current_device, on_device, resolve_device
 from ._threads import limit_threads, resolve_n_jobs, single_threaded_blas
 
 __all__ = [

@@ -238,9 +238,8 @@ def kernel_gradient_partials(X, rows, dY, pad, stride, chunk, partials):
     """``partials[g, k, c, j] = sum_{i in chunk g} sum_u dY[i, k, u]
     Xpad[rows[i], c, u * s + j]``."""
     b, K, m1, m2, m3, m4 = dY.shape
-    n_chunks, C, l1, l2, l3, l4 = (partials.shape[0], partials.shape[2],
-                                   partials.shape[3], partials.shape[4],
-                                   partials.shape[5], partials.shape[6])
+    C, l1, l2, l3, l4 = (partials.shape[2], partials.shape[3], partials.shape[4],
+                         partials.shape[5], partials.shape[6])
     d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
     for t in range(cuda.grid(1), partials.size, cuda.gridsize(1)):
         q = t
