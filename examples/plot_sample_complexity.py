@@ -25,7 +25,7 @@ from sktensorcnn import CNNRegressor, TuckerCNNRegressor
 from sktensorcnn.datasets import make_cnn_regression
 
 FULL = "--full" in sys.argv or os.environ.get("SKTENSORCNN_FULL_EXAMPLES") == "1"
-N_REPEATS = 200 if FULL else 5
+N_REPEATS = 200 if FULL else 10
 N_POINTS = 8 if FULL else 4
 CURVES = ([(s, None) for s in ("S1", "S2", "S3", "S4")]
           + [(s, "var1") for s in ("S1", "S2", "S3", "S4")]
