@@ -5,7 +5,8 @@ CUDA ``ConvNd`` + ``AvgPoolNd`` + ``Linear`` when torch with CUDA is installed):
 
 * conv-pool features ``Z`` of the linear network (samples per second);
 * one full-batch forward + backward of the network with the squared loss, the
-  samples already on the device (samples per second);
+  samples already on the device (samples per second), with dense kernels and
+  with Tucker ranks 2 (factor-by-factor convolution);
 * ``fit`` of a ReLU ``CNNRegressor`` (L-BFGS, fixed iterations), ``device='cpu'``
   against ``device='cuda'`` (seconds), and the largest difference of their
   predictions.
@@ -96,6 +97,17 @@ def run_problem(name, p, n, rng):
          n / best_of(lambda: samples.loss_grad(A, Bt, b, 1, 0)),
          None),
     ]
+    # Tucker ranks (2, ..., 2): the factor-by-factor convolution on both devices
+    ranks = [2] * (geometry.n_modes + 1)
+    params = ([rng.standard_normal((m, 2)) for m in (*geometry.kernel_size, K)]
+              + [rng.standard_normal(ranks)])
+    rows.append((
+        "Tucker fwd+bwd, samples/s",
+        n / best_of(lambda: kernels.factorized_network_loss_grad(
+            X, y, w, params, Bt, b, geometry, 1, 0)),
+        n / best_of(lambda: samples.factorized_loss_grad(params, Bt, b, 1, 0,
+                                                         "tucker")),
+        None))
     torch_time = torch_step(X, geometry, K, p["pool"])
     if torch_time is not None:
         rows[1] = (*rows[1][:3], n / torch_time)
@@ -111,8 +123,8 @@ def run_problem(name, p, n, rng):
     rows.append(("fit 20 L-BFGS its, s", fits["cpu"][0], fits["cuda"][0], None))
     for what, cpu, gpu, torch_rate in rows:
         torch_text = "-" if torch_rate is None else f"{torch_rate:,.0f}"
-        print(f"{name:<10}{what:<22}{cpu:>12,.3g}{gpu:>12,.3g}{torch_text:>12}")
-    print(f"{name:<10}{'max |pred cpu - gpu|':<22}{gap:>12.2e}")
+        print(f"{name:<10}{what:<26}{cpu:>12,.3g}{gpu:>12,.3g}{torch_text:>12}")
+    print(f"{name:<10}{'max |pred cpu - gpu|':<26}{gap:>12.2e}")
 
 
 def main():
@@ -125,7 +137,7 @@ def main():
         return
     warnings.simplefilter("ignore", ConvergenceWarning)
     rng = np.random.default_rng(0)
-    print(f"{'problem':<10}{'what':<22}{'CPU':>12}{'GPU':>12}{'PyTorch':>12}")
+    print(f"{'problem':<10}{'what':<26}{'CPU':>12}{'GPU':>12}{'PyTorch':>12}")
     for name, p in PROBLEMS.items():
         run_problem(name, p, p["n"] // (100 if args.quick else 1), rng)
 

@@ -611,12 +611,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         K, n_out, loss_name = self.n_kernels_, self._n_out, self._loss()
         kind, factorized = self._factorized_kind(geometry, kernel_param)
         on_gpu = kernels.current_device() == "cuda"
-        if on_gpu:
-            # samples, targets and weights go to the GPU once per fit; the
-            # factorized kernels run as the dense ones there (the Jacobian of
-            # the factors is applied on the host)
+        if on_gpu:  # samples, targets and weights go to the GPU once per fit
             samples = kernels.device_samples(X, geometry, y, sample_weight)
-            factorized = False
         elif not factorized and not kernels.uses_gemm(geometry, K) and not (
                 X.dtype == np.float64 and X.flags.writeable):
             # the fused loops read float64 samples: convert once per fit, not at

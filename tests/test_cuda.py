@@ -102,6 +102,44 @@ def test_network_loss_and_gradients_match_cpu(name, activation, loss_code):
     np.testing.assert_allclose(gpu_out, cpu_out, rtol=1e-10, atol=1e-12)
 
 
+def _factor_params(geometry, kind, K, rng):
+    modes = list(geometry.kernel_size)
+    if geometry.n_channels is not None:
+        modes.append(geometry.n_channels)
+    if kind == "cp":
+        return [rng.standard_normal((m, 2)) for m in (*modes, K)]
+    ranks = [min(2, m) for m in modes] + [2]
+    return ([rng.standard_normal((m, r)) for m, r in zip((*modes, K), ranks)]
+            + [rng.standard_normal(ranks)])
+
+
+@pytest.mark.parametrize("name", ["2d", "1d-stride-pad", "3d-channels"])
+@pytest.mark.parametrize("kind", ["tucker", "cp"])
+def test_factorized_network_matches_cpu(name, kind):
+    rng = np.random.default_rng(6)
+    geometry = _geometry(GEOMETRIES[name])
+    n, n_out, K = 5, 3 if kind == "cp" else 1, 3
+    X = _sample_data(geometry, n, rng)
+    y = (rng.integers(0, n_out, n).astype(float) if n_out > 1
+         else rng.standard_normal(n))
+    loss_code = 2 if n_out > 1 else 0
+    weights = rng.random(n) / n
+    params = _factor_params(geometry, kind, K, rng)
+    _, Bt, b = _network(geometry, n_out, K, rng)
+    code = activation_code("tanh")
+    cpu = kernels.factorized_network_loss_grad(X, y, weights, params, Bt, b,
+                                               geometry, code, loss_code, kind)
+    with kernels.on_device("cuda"):
+        gpu = kernels.factorized_network_loss_grad(X, y, weights, params, Bt, b,
+                                                   geometry, code, loss_code, kind)
+    np.testing.assert_allclose(gpu[0], cpu[0], rtol=1e-10)
+    assert len(gpu[1]) == len(cpu[1]) == len(params)
+    for c, g in zip(cpu[1], gpu[1]):
+        np.testing.assert_allclose(g, c, rtol=1e-9, atol=1e-11)
+    for c, g in zip(cpu[2:], gpu[2:]):
+        np.testing.assert_allclose(g, c, rtol=1e-10, atol=1e-12)
+
+
 def test_device_samples_stay_and_batches_are_row_views(monkeypatch):
     rng = np.random.default_rng(2)
     geometry = _geometry(GEOMETRIES["2d"])
@@ -176,6 +214,25 @@ def test_fit_on_cuda_equals_fit_on_cpu(make):
     # fitted on the GPU, predicts on the CPU alike
     np.testing.assert_allclose(gpu.set_params(device="cpu").predict(X), out,
                                rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_factorized_fit_on_cuda_equals_cpu():
+    """Tucker kernels wide enough for the factor-by-factor convolution."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((16, 9, 8))
+    y = X[:, 2:6, 2:6].sum(axis=(1, 2))
+    make = lambda device: TuckerCNNRegressor(  # noqa: E731
+        (1, 1, 2), n_kernels=4, kernel_size=4, pool_size=2, activation="relu",
+        max_iter=2, init="random", random_state=0, device=device)
+    cpu = make("cpu").fit(X, y)
+    geometry = cpu.geometry_
+    assert cpu._factorized_kind(geometry,
+                                cpu._make_kernel_parametrization(geometry))[1]
+    gpu = make("cuda").fit(X, y)
+    np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-8)
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-7,
+                               atol=1e-9)
 
 
 def test_partial_fit_on_cuda():

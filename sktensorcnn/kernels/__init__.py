@@ -279,6 +279,11 @@ def factorized_network_loss_grad(
     (``[H_1..H_N, [H_C], H_K, G]``) or CP (``[U_1..U_N, [U_C], H]``, ``kind='cp'``)
     factors, by factorized convolution: the loss, the gradients of ``params``,
     ``D`` (unpooled FC gradient, shape of ``Bt``) and ``db``."""
+    if _on_gpu(X):
+        samples = (X if not isinstance(X, np.ndarray)
+                   else device_samples(X, geometry, y, weights, normalize=False))
+        return samples.factorized_loss_grad(params, Bt, intercept, code, loss_code,
+                                            kind)
     C = geometry.n_channels or 1
     Xc = np.ascontiguousarray(X).reshape(X.shape[0], C, *geometry.sample_shape)
     return _cpu_factorized.network_loss_grad(

@@ -288,3 +288,136 @@ def column_sums(M, out):
     for i in range(M.shape[0]):
         acc += M[i, j]
     out[j] = acc
+
+
+# ------------------------------------------------------------ factorized
+# Twins of :mod:`._cpu_modewise` and of the products of :mod:`._cpu_factorized`:
+# maps viewed as ``(b, G, Q, D, I)``, filter ``r`` reading group ``r`` when
+# ``G > 1`` (CP, depthwise) and the only group otherwise (Tucker).
+
+
+@cuda.jit
+def gather_rows(X, rows, out):
+    """``out[i] = X[rows[i]]`` for ``(n, S)`` views."""
+    S = X.shape[1]
+    for t in range(cuda.grid(1), out.shape[0] * S, cuda.gridsize(1)):
+        out[t // S, t % S] = X[rows[t // S], t % S]
+
+
+@cuda.jit
+def conv_along(T, H, stride, out):
+    """``out[b, r, q, t, i] = sum_k H[k, r] T[b, g(r), q, t * stride + k, i]``."""
+    n, R, Q, m, I = out.shape
+    G = T.shape[1]
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        q_ = e
+        i = q_ % I
+        q_ //= I
+        t = q_ % m
+        q_ //= m
+        q = q_ % Q
+        q_ //= Q
+        r = q_ % R
+        b = q_ // R
+        g = r if G > 1 else 0
+        acc = 0.0
+        for k in range(H.shape[0]):
+            acc += H[k, r] * T[b, g, q, t * stride + k, i]
+        out[b, r, q, t, i] = acc
+
+
+@cuda.jit
+def conv_along_input_grad(dout, H, stride, dT):
+    """Input gradient of :func:`conv_along`: ``dT[b, g, q, x, i] = sum
+    H[k, r] dout[b, r, q, t, i]`` over ``x = t * stride + k`` and the filters
+    ``r`` reading group ``g``."""
+    n, G, Q, D, I = dT.shape
+    R, m = dout.shape[1], dout.shape[3]
+    l = H.shape[0]
+    for e in range(cuda.grid(1), dT.size, cuda.gridsize(1)):
+        q_ = e
+        i = q_ % I
+        q_ //= I
+        x = q_ % D
+        q_ //= D
+        q = q_ % Q
+        q_ //= Q
+        g = q_ % G
+        b = q_ // G
+        acc = 0.0
+        first = g if G > 1 else 0
+        last = g + 1 if G > 1 else R
+        for r in range(first, last):
+            for k in range(l):
+                if x >= k and (x - k) % stride == 0:
+                    t = (x - k) // stride
+                    if t < m:
+                        acc += H[k, r] * dout[b, r, q, t, i]
+        dT[b, g, q, x, i] = acc
+
+
+@cuda.jit
+def conv_along_filter_partials(dout, T, stride, chunk, partials):
+    """``partials[c, k, r] = sum_{b in chunk c} sum_{q, t, i} dout[b, r, q, t,
+    i] T[b, g(r), q, t * stride + k, i]``."""
+    n, R, Q, m, I = dout.shape
+    G = T.shape[1]
+    l = partials.shape[1]
+    for e in range(cuda.grid(1), partials.size, cuda.gridsize(1)):
+        r = e % R
+        k = (e // R) % l
+        c = e // (R * l)
+        g = r if G > 1 else 0
+        acc = 0.0
+        for b in range(c * chunk, min((c + 1) * chunk, n)):
+            for q in range(Q):
+                for t in range(m):
+                    row = t * stride + k
+                    for i in range(I):
+                        acc += dout[b, r, q, t, i] * T[b, g, q, row, i]
+        partials[c, k, r] = acc
+
+
+@cuda.jit
+def mix(W, T, out):
+    """``out[b, k, x] = sum_r W[r, k] T[b, r, x]`` (``W`` ``(R, K)``)."""
+    n, K, S = out.shape
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        x = e % S
+        k = (e // S) % K
+        b = e // (S * K)
+        acc = 0.0
+        for r in range(W.shape[0]):
+            acc += W[r, k] * T[b, r, x]
+        out[b, k, x] = acc
+
+
+@cuda.jit
+def unmix(W, dout, out):
+    """Transpose of :func:`mix`: ``out[b, r, x] = sum_k W[r, k] dout[b, k, x]``."""
+    n, R, S = out.shape
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        x = e % S
+        r = (e // S) % R
+        b = e // (S * R)
+        acc = 0.0
+        for k in range(W.shape[1]):
+            acc += W[r, k] * dout[b, k, x]
+        out[b, r, x] = acc
+
+
+@cuda.jit
+def mix_partials(T, dout, chunk, partials):
+    """Gradient of :func:`mix`'s ``W`` by chunks of samples: ``partials[c, r,
+    k] = sum_{b in chunk c} sum_x T[b, r, x] dout[b, k, x]``."""
+    n, R, S = T.shape
+    K = dout.shape[1]
+    for e in range(cuda.grid(1), partials.size, cuda.gridsize(1)):
+        k = e % K
+        r = (e // K) % R
+        c = e // (K * R)
+        acc = 0.0
+        for b in range(c * chunk, min((c + 1) * chunk, n)):
+            for x in range(S):
+                acc += T[b, r, x] * dout[b, k, x]
+        partials[c, r, k] = acc

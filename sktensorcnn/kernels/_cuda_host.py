@@ -3,7 +3,9 @@
 :class:`DeviceSamples` copies a fit's samples, targets and weights to the GPU
 once; each evaluation of the network then sends the parameters (kernels, FC
 weights, intercepts) and gets back the loss and the gradients (parameter-sized),
-never the samples.  A mini-batch is a view holding device row indices.  Samples
+never the samples.  A mini-batch is a view holding device row indices.  Dense
+kernels convolve directly; Tucker / CP kernels factor by factor (the mode-wise
+twins of :mod:`._cpu_factorized`), the core and output mixing as one product.  Samples
 are processed in row chunks whose convolution maps fit in
 :data:`SCRATCH_BYTES`.
 """
@@ -18,6 +20,7 @@ from numba import cuda
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
 from . import _cuda
+from ._cpu_factorized import _core_matrix, _uncore
 
 #: Bytes of convolution maps (and their gradient) per chunk of samples.
 SCRATCH_BYTES = 256 * 2**20
@@ -87,6 +90,8 @@ class DeviceSamples:
         self.rows = cuda.to_device(np.arange(n, dtype=np.int64))
         self.normalize = normalize
         self.scale = self._scale(weights)
+        self._host_X = X
+        self._shared = {}  # device data made on demand, shared with the views
         self.pad = cuda.to_device(_four([lo for lo, _ in geometry.padding], 0))
         self.stride = cuda.to_device(_four(geometry.stride, 1))
 
@@ -184,3 +189,142 @@ class DeviceSamples:
             D += D_d.copy_to_host()
             db += db_d.copy_to_host()
         return loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db
+
+    # ------------------------------------------------------------ factorized
+    def _padded(self):
+        """Zero-padded samples ``(n, C, D_1..D_N)`` on the device (made once)."""
+        if "padded" not in self._shared:
+            g = self.geometry
+            C = g.n_channels or 1
+            X = np.asarray(self._host_X, np.float64).reshape(
+                self._host_X.shape[0], C, *g.sample_shape)
+            Xp = np.pad(X, [(0, 0), (0, 0), *g.padding])
+            self._shared["padded"] = cuda.to_device(np.ascontiguousarray(Xp))
+        return self._shared["padded"]
+
+    def factorized_loss_grad(self, params, Bt, intercept, code, loss_code, kind):
+        """As :func:`sktensorcnn.kernels.factorized_network_loss_grad`, the
+        convolution factor by factor on the device."""
+        g = self.geometry
+        N, C = g.n_modes, g.n_channels or 1
+        has_channels = g.n_channels is not None
+        factors = [np.asarray(p, np.float64) for p in params]
+        if kind == "tucker":
+            H_K, core = factors[-2], factors[-1]
+            W = _core_matrix(core, g) @ H_K.T
+        else:
+            W = factors[-1].T  # (R, K)
+        spatial = [cuda.to_device(np.ascontiguousarray(f)) for f in factors[:N]]
+        channel = (cuda.to_device(np.ascontiguousarray(factors[N]))
+                   if has_channels else None)
+        W_d = cuda.to_device(np.ascontiguousarray(W))
+        Bt_d = cuda.to_device(np.ascontiguousarray(Bt, np.float64).reshape(
+            Bt.shape[0], -1))
+        b_d = cuda.to_device(np.ascontiguousarray(intercept, np.float64))
+        Xp = self._padded()
+        n_out, K = Bt.shape[0], W.shape[1]
+        M = int(np.prod(g.conv_shape))
+        sample = C * int(np.prod(g.padded_shape))
+        widest = max([W.shape[0], C, *(f.shape[1] for f in factors[:N])])
+        per_sample = 8 * (sample * (2 + 2 * widest) + 4 * K * M)
+        size = max(1, SCRATCH_BYTES // per_sample)
+        loss, dW, D, db = 0.0, np.zeros(W.shape), np.zeros((n_out, K * M)), \
+            np.zeros(n_out)
+        grads = [np.zeros(f.shape) for f in factors[:N]]
+        d_channel = np.zeros(factors[N].shape) if has_channels else None
+        for start in range(0, self.n, size):
+            stop = min(start + size, self.n)
+            b = stop - start
+            rows = self.rows[start:stop]
+            Xb = cuda.device_array((b, C, *g.padded_shape))
+            _cuda.gather_rows[_blocks(b * sample), _cuda.THREADS](
+                Xp.reshape(Xp.shape[0], sample), rows, Xb.reshape(b, sample))
+            volume = sample // C  # padded positions per channel
+            T = Xb.reshape(b, C, volume)
+            if has_channels:
+                mixed = cuda.device_array((b, channel.shape[1], volume))
+                _cuda.mix[_blocks(mixed.size), _cuda.THREADS](channel, T, mixed)
+                T = mixed
+            inputs = []
+            for j in range(N):
+                D_j, m = g.padded_shape[j], g.conv_shape[j]
+                I = int(np.prod(g.padded_shape[j + 1:]))
+                G = T.shape[1] if kind == "cp" else 1
+                Q = T.size // (b * G * D_j * I)
+                T5 = T.reshape(b, G, Q, D_j, I)
+                out = cuda.device_array((b, spatial[j].shape[1], Q, m, I))
+                _cuda.conv_along[_blocks(out.size), _cuda.THREADS](
+                    T5, spatial[j], g.stride[j], out)
+                inputs.append(T5)
+                T = out
+            Tm = T.reshape(b, T.size // (b * M), M)
+            Y = cuda.device_array((b, K, M))
+            _cuda.mix[_blocks(Y.size), _cuda.THREADS](W_d, Tm, Y)
+            # the head, as for dense kernels
+            Y2 = Y.reshape(b, K * M)
+            F = cuda.device_array((b, n_out))
+            _cuda.head[b, _cuda.THREADS](Y2, Bt_d, b_d, code, F)
+            losses = cuda.device_array((b, 1))
+            G_out = cuda.device_array((b, n_out))
+            _cuda.sample_losses[_blocks(b), _cuda.THREADS](
+                F, self.y, rows, self.weights, self.scale, loss_code,
+                losses.reshape(b), G_out)
+            dY = cuda.device_array((b, K, M))
+            _cuda.map_gradient[_blocks(b * K * M), _cuda.THREADS](
+                Y2, Bt_d, G_out, code, dY.reshape(b, K * M))
+            D_d = cuda.device_array((n_out, K * M))
+            _cuda.head_gradient[_blocks(D_d.size), _cuda.THREADS](Y2, G_out, code,
+                                                                  D_d)
+            # back through the mixing product and the modes
+            dW += self._chunk_sums(_cuda.mix_partials, Tm, dY, W.shape)
+            dT = cuda.device_array(Tm.shape)
+            _cuda.unmix[_blocks(dT.size), _cuda.THREADS](W_d, dY, dT)
+            for j in reversed(range(N)):
+                T5 = inputs[j]
+                H = spatial[j]
+                dout = dT.reshape(b, H.shape[1], T5.shape[2], g.conv_shape[j],
+                                  T5.shape[4])
+                grads[j] += self._chunk_sums(
+                    _cuda.conv_along_filter_partials, dout, T5, H.shape,
+                    g.stride[j])
+                if j > 0 or has_channels:
+                    dT = cuda.device_array(T5.shape)
+                    _cuda.conv_along_input_grad[_blocks(dT.size), _cuda.THREADS](
+                        dout, H, g.stride[j], dT)
+            if has_channels:
+                d_channel += self._chunk_sums(
+                    _cuda.mix_partials, Xb.reshape(b, C, volume),
+                    dT.reshape(b, channel.shape[1], volume), d_channel.shape)
+            sums = cuda.device_array(1)
+            _cuda.column_sums[1, _cuda.THREADS](losses, sums)
+            db_d = cuda.device_array(n_out)
+            _cuda.column_sums[_blocks(n_out), _cuda.THREADS](G_out, db_d)
+            loss += float(sums.copy_to_host()[0])
+            D += D_d.copy_to_host()
+            db += db_d.copy_to_host()
+        if has_channels:
+            grads.append(d_channel)
+        if kind == "tucker":
+            core_mat = _core_matrix(core, g)
+            grads += [dW.T @ core_mat, _uncore(dW @ H_K, core, g)]
+        else:
+            grads.append(dW.T)
+        return loss, grads, D.reshape(Bt.shape), db
+
+    def _chunk_sums(self, kernel, first, second, shape, *extra):
+        """Run a partial-sum kernel over chunks of samples and add the chunks on
+        the device: the result ``shape`` on the host."""
+        b = first.shape[0]
+        n_chunks = math.ceil(b / GRADIENT_CHUNK)
+        partials = cuda.device_array((n_chunks, *shape))
+        if extra:  # conv_along_filter_partials(dout, T, stride, chunk, partials)
+            kernel[_blocks(partials.size), _cuda.THREADS](
+                first, second, extra[0], GRADIENT_CHUNK, partials)
+        else:
+            kernel[_blocks(partials.size), _cuda.THREADS](
+                first, second, GRADIENT_CHUNK, partials)
+        size = int(np.prod(shape))
+        total = cuda.device_array(size)
+        _cuda.column_sums[_blocks(size), _cuda.THREADS](
+            partials.reshape(n_chunks, size), total)
+        return total.copy_to_host().reshape(shape)
