@@ -168,9 +168,12 @@ def head(Y, Bt, intercept, act_code, F):
 def sample_losses(F, targets, rows, weights, scale, loss_code, losses, G):
     """Per sample: weighted loss ``losses[i]`` and ``G[i] = w_i dloss/df``
     (weights ``weights[rows[i]] * scale``)."""
-    i = cuda.grid(1)
-    if i >= F.shape[0]:
-        return
+    for i in range(cuda.grid(1), F.shape[0], cuda.gridsize(1)):
+        _sample_loss(F, targets, rows, weights, scale, loss_code, losses, G, i)
+
+
+@cuda.jit(device=True)
+def _sample_loss(F, targets, rows, weights, scale, loss_code, losses, G, i):
     r = rows[i]
     w = weights[r] * scale
     target = targets[r]
@@ -281,13 +284,11 @@ def kernel_gradient_partials(X, rows, dY, pad, stride, chunk, partials):
 @cuda.jit
 def column_sums(M, out):
     """``out[j] = sum_i M[i, j]`` (in order: deterministic)."""
-    j = cuda.grid(1)
-    if j >= M.shape[1]:
-        return
-    acc = 0.0
-    for i in range(M.shape[0]):
-        acc += M[i, j]
-    out[j] = acc
+    for j in range(cuda.grid(1), M.shape[1], cuda.gridsize(1)):
+        acc = 0.0
+        for i in range(M.shape[0]):
+            acc += M[i, j]
+        out[j] = acc
 
 
 # ------------------------------------------------------------ factorized
