@@ -125,6 +125,26 @@ class DeviceSamples:
         return (cuda.to_device(A), cuda.to_device(Bt_flat),
                 cuda.to_device(np.ascontiguousarray(intercept, np.float64)))
 
+    def _head(self, Y, Bt, intercept, rows, code, loss_code):
+        """Outputs, losses and the backward pass through the head, for the maps
+        ``Y`` ``(b, S)`` of ``rows``: per-sample weighted losses ``(b, 1)``,
+        ``G`` ``(b, n_out)``, ``dY`` ``(b, S)`` and the unpooled FC gradient
+        ``(n_out, S)``, all on the device."""
+        b, S = Y.shape
+        n_out = Bt.shape[0]
+        F = cuda.device_array((b, n_out))
+        _cuda.head[b, _cuda.THREADS](Y, Bt, intercept, code, F)
+        losses = cuda.device_array((b, 1))
+        G = cuda.device_array((b, n_out))
+        _cuda.sample_losses[_blocks(b), _cuda.THREADS](
+            F, self.y, rows, self.weights, self.scale, loss_code, losses.reshape(b),
+            G)
+        dY = cuda.device_array((b, S))
+        _cuda.map_gradient[_blocks(b * S), _cuda.THREADS](Y, Bt, G, code, dY)
+        D = cuda.device_array((n_out, S))
+        _cuda.head_gradient[_blocks(n_out * S), _cuda.THREADS](Y, G, code, D)
+        return losses, G, dY, D
+
     def _maps(self, A, rows, b):
         """Convolution maps ``(b, K, m...)`` of ``b`` rows."""
         g = self.geometry
@@ -161,18 +181,8 @@ class DeviceSamples:
             rows = self.rows[start:stop]
             Y6 = self._maps(A, rows, b)
             Y = Y6.reshape(b, S)
-            F = cuda.device_array((b, n_out))
-            _cuda.head[b, _cuda.THREADS](Y, Bt_d, b_d, code, F)
-            losses = cuda.device_array((b, 1))
-            G = cuda.device_array((b, n_out))
-            _cuda.sample_losses[_blocks(b), _cuda.THREADS](
-                F, self.y, rows, self.weights, self.scale, loss_code,
-                losses.reshape(b), G)
-            dY6 = cuda.device_array(Y6.shape)
-            _cuda.map_gradient[_blocks(b * S), _cuda.THREADS](
-                Y, Bt_d, G, code, dY6.reshape(b, S))
-            D_d = cuda.device_array((n_out, S))
-            _cuda.head_gradient[_blocks(n_out * S), _cuda.THREADS](Y, G, code, D_d)
+            losses, G, dY, D_d = self._head(Y, Bt_d, b_d, rows, code, loss_code)
+            dY6 = dY.reshape(*Y6.shape)
             n_chunks = math.ceil(b / GRADIENT_CHUNK)
             partials = cuda.device_array((n_chunks, *A.shape))
             _cuda.kernel_gradient_partials[_blocks(partials.size), _cuda.THREADS](
@@ -262,19 +272,9 @@ class DeviceSamples:
             _cuda.mix[_blocks(Y.size), _cuda.THREADS](W_d, Tm, Y)
             # the head, as for dense kernels
             Y2 = Y.reshape(b, K * M)
-            F = cuda.device_array((b, n_out))
-            _cuda.head[b, _cuda.THREADS](Y2, Bt_d, b_d, code, F)
-            losses = cuda.device_array((b, 1))
-            G_out = cuda.device_array((b, n_out))
-            _cuda.sample_losses[_blocks(b), _cuda.THREADS](
-                F, self.y, rows, self.weights, self.scale, loss_code,
-                losses.reshape(b), G_out)
-            dY = cuda.device_array((b, K, M))
-            _cuda.map_gradient[_blocks(b * K * M), _cuda.THREADS](
-                Y2, Bt_d, G_out, code, dY.reshape(b, K * M))
-            D_d = cuda.device_array((n_out, K * M))
-            _cuda.head_gradient[_blocks(D_d.size), _cuda.THREADS](Y2, G_out, code,
-                                                                  D_d)
+            losses, G_out, dY, D_d = self._head(Y2, Bt_d, b_d, rows, code,
+                                                loss_code)
+            dY = dY.reshape(b, K, M)
             # back through the mixing product and the modes
             dW += self._chunk_sums(_cuda.mix_partials, Tm, dY, W.shape)
             dT = cuda.device_array(Tm.shape)
