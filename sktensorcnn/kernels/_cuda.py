@@ -23,7 +23,7 @@ from numba import config, cuda, float64
 THREADS = 8 if config.ENABLE_CUDASIM else 128
 
 
-@cuda.jit(device=True)
+@cuda.jit(device=True, inline="always")
 def _activate(code, y):
     """Activation value and derivative at ``y``."""
     if code == 0:
@@ -46,7 +46,7 @@ def _activate(code, y):
     return 0.0, 0.0
 
 
-@cuda.jit(device=True)
+@cuda.jit(device=True, inline="always")
 def _logistic(z, target):
     grad = 0.5 * (1.0 + math.tanh(0.5 * z)) - target
     return max(z, 0.0) + math.log1p(math.exp(-abs(z))) - target * z, grad
@@ -172,7 +172,7 @@ def sample_losses(F, targets, rows, weights, scale, loss_code, losses, G):
         _sample_loss(F, targets, rows, weights, scale, loss_code, losses, G, i)
 
 
-@cuda.jit(device=True)
+@cuda.jit(device=True, inline="always")
 def _sample_loss(F, targets, rows, weights, scale, loss_code, losses, G, i):
     r = rows[i]
     w = weights[r] * scale
