@@ -22,6 +22,7 @@ import time
 import warnings
 
 import numpy as np
+from compare_pytorch import best_of  # same directory: the script's timing rule
 from sklearn.exceptions import ConvergenceWarning
 
 from sktensorcnn import CNNRegressor, ConvPoolGeometry, kernels
@@ -31,16 +32,6 @@ PROBLEMS = {
     "S1": dict(shape=(7, 5, 7), kernel=2, pool=(3, 2, 3), K=3, n=20_000),
     "volume32": dict(shape=(32, 32, 32), kernel=5, pool=7, K=16, n=256),
 }
-
-
-def best_of(fn, repeat=3):
-    fn()  # compile / warm up
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def torch_step(X, geometry, K, pool):

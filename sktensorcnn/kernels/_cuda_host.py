@@ -41,6 +41,14 @@ def _ones(geometry: ConvPoolGeometry) -> tuple[int, ...]:
     return (1,) * (MAX_SPATIAL_MODES - geometry.n_modes)
 
 
+def _totals(M) -> np.ndarray:
+    """Column sums of a device matrix ``(rows, cols)``, summed on the device and
+    returned on the host."""
+    out = cuda.device_array(M.shape[1])
+    _cuda.column_sums[_blocks(M.shape[1]), _cuda.THREADS](M, out)
+    return out.copy_to_host()
+
+
 def _canonical_samples(X: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
     C = geometry.n_channels or 1
     return np.ascontiguousarray(X, dtype=np.float64).reshape(
@@ -187,17 +195,10 @@ class DeviceSamples:
             partials = cuda.device_array((n_chunks, *A.shape))
             _cuda.kernel_gradient_partials[_blocks(partials.size), _cuda.THREADS](
                 self.X, rows, dY6, self.pad, self.stride, GRADIENT_CHUNK, partials)
-            dA_d = cuda.device_array(A.size)
-            _cuda.column_sums[_blocks(A.size), _cuda.THREADS](
-                partials.reshape(n_chunks, A.size), dA_d)
-            sums = cuda.device_array(1)
-            _cuda.column_sums[1, _cuda.THREADS](losses, sums)
-            db_d = cuda.device_array(n_out)
-            _cuda.column_sums[_blocks(n_out), _cuda.THREADS](G, db_d)
-            loss += float(sums.copy_to_host()[0])
-            dA += dA_d.copy_to_host()
+            dA += _totals(partials.reshape(n_chunks, A.size))
+            loss += float(_totals(losses)[0])
             D += D_d.copy_to_host()
-            db += db_d.copy_to_host()
+            db += _totals(G)
         return loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db
 
     # ------------------------------------------------------------ factorized
@@ -295,13 +296,9 @@ class DeviceSamples:
                 d_channel += self._chunk_sums(
                     _cuda.mix_partials, Xb.reshape(b, C, volume),
                     dT.reshape(b, channel.shape[1], volume), d_channel.shape)
-            sums = cuda.device_array(1)
-            _cuda.column_sums[1, _cuda.THREADS](losses, sums)
-            db_d = cuda.device_array(n_out)
-            _cuda.column_sums[_blocks(n_out), _cuda.THREADS](G_out, db_d)
-            loss += float(sums.copy_to_host()[0])
+            loss += float(_totals(losses)[0])
             D += D_d.copy_to_host()
-            db += db_d.copy_to_host()
+            db += _totals(G_out)
         if has_channels:
             grads.append(d_channel)
         if kind == "tucker":
@@ -323,8 +320,5 @@ class DeviceSamples:
         else:
             kernel[_blocks(partials.size), _cuda.THREADS](
                 first, second, GRADIENT_CHUNK, partials)
-        size = int(np.prod(shape))
-        total = cuda.device_array(size)
-        _cuda.column_sums[_blocks(size), _cuda.THREADS](
-            partials.reshape(n_chunks, size), total)
-        return total.copy_to_host().reshape(shape)
+        return _totals(partials.reshape(n_chunks, int(np.prod(shape)))).reshape(
+            shape)
