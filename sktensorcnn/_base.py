@@ -37,12 +37,25 @@ from sklearn.utils.validation import (
 
 from . import kernels
 from ._constrained import CONSTRAINTS, KERNEL_ENTRY_CONSTRAINTS, ConstrainedFitMixin
+from ._scaling import DataScaling
+from ._starts import fit_head, head_rows, normalize_kernels
 from .activations import ACTIVATIONS
-from .datafits import FeatureLoss, GramSquared, ridge_statistics, squared_datafit
+from .datafits import (
+    FeatureLoss,
+    GramSquared,
+    gcv_alpha,
+    ridge_statistics,
+    squared_datafit,
+)
 from .features import features_to_input_space
 from .geometry import LAYER_PARAMETER_CONSTRAINTS, ConvPoolGeometry
 from .kernel_structures import _kernel_layout, _stacked_layout
-from .network import factorized_network_loss, network_loss, network_outputs
+from .network import (
+    factorized_network_loss,
+    network_loss,
+    network_outputs,
+    pooled_activations,
+)
 from .parametrizations import CPWeight, TuckerWeight
 from .solvers import (
     alternating_least_squares,
@@ -75,9 +88,9 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         "constraint": [StrOptions(set(CONSTRAINTS)), None],
         "sparsity": [Interval(Integral, 1, None, closed="left"), None],
         "radius": [Interval(Real, 0, None, closed="neither"), None],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"spectral", "random"})],
@@ -111,9 +124,9 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         sample_shape=None,
         activation="identity",
         solver="auto",
-        alpha=0.0,
+        alpha="auto",
         fit_intercept=True,
-        max_iter=200,
+        max_iter="auto",
         tol=1e-6,
         n_init="auto",
         init="spectral",
@@ -300,7 +313,46 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             )
         return self.solver
 
-    def _starts(self, parametrization, datafit, rng, path_cache=None):
+    def _penalty(self, sample_weight, datafit=None, constrained=False) -> float:
+        """``alpha`` as used, recorded as ``alpha_``.
+
+        ``alpha='auto'``: for the linear network with the squared loss
+        (``datafit`` given), the ridge penalty that minimizes generalized
+        cross-validation of the unconstrained fit on the conv-pool features
+        (:func:`~sktensorcnn.datafits.gcv_alpha`; the mean Gram eigenvalue over
+        ``n`` when the features are too many for it); otherwise ``1 / n``: the
+        penalty of scikit-learn's ``LogisticRegression(C=1)`` written per sample,
+        which for the network fits (on scaled data, see
+        :mod:`sktensorcnn._scaling`) is a unit Gaussian prior on each weight;
+        ``n`` is the sum of the sample weights, so that integer weights act as
+        repeated samples.  The projected and rank-reducing solvers
+        (``constrained``) regularize by their constraint set: no ridge for the
+        squared loss there, as in the papers.
+        """
+        n_samples = float(np.sum(sample_weight))
+        if self.alpha != "auto":
+            alpha = float(self.alpha)
+        elif constrained and self._loss() == "squared":
+            alpha = 0.0
+        elif datafit is None:
+            alpha = 1.0 / n_samples
+        else:
+            alpha = gcv_alpha(datafit, n_samples, self.fit_intercept)
+            if alpha is None:
+                alpha = _mean_eigenvalue(datafit) / n_samples
+        self.alpha_ = alpha
+        return alpha
+
+    def _iterations(self, network_lbfgs: bool = False) -> int:
+        """``max_iter`` as used: ``'auto'`` is 1000 L-BFGS iterations for a
+        network with a nonlinear activation (each is one or two passes over the
+        data, and the loss keeps falling well past 200 on real data) and 200
+        otherwise (ALS sweeps, epochs, PGD steps, L-BFGS on the linear network)."""
+        if self.max_iter != "auto":
+            return int(self.max_iter)
+        return 1000 if network_lbfgs else 200
+
+    def _starts(self, parametrization, datafit, rng, path_cache=None, alpha=0.0):
         """Starting parameters, one per start.
 
         ``warm_start`` with a previous fit of the same shapes: that fit alone.
@@ -326,11 +378,11 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             and gram
             and datafit.gram.shape[0] <= _SPECTRAL_INIT_MAX_FEATURES
         ):
-            key = ("ridge", self.alpha)
+            key = ("ridge", alpha)
             if path_cache is not None and key in path_cache:
                 W0 = path_cache[key]
             else:
-                lhs = datafit.gram + self.alpha * np.eye(datafit.gram.shape[0])
+                lhs = datafit.gram + alpha * np.eye(datafit.gram.shape[0])
                 W0 = solve_psd(lhs, datafit.zy)
                 if path_cache is not None:
                     path_cache[key] = W0
@@ -397,9 +449,11 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         else:
             result = self._fit_network(X, y, sample_weight, geometry, solver, rng)
         if not result.converged:
+            network_lbfgs = solver == "lbfgs" and self.activation != "identity"
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter="
-                f"{self.max_iter} iterations of solver '{solver}'; increase "
+                f"{self._iterations(network_lbfgs)} iterations of solver "
+                f"'{solver}'; increase "
                 "max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=2,
@@ -436,7 +490,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             )
             if path_cache is not None:
                 path_cache[key] = datafit
-        starts = self._starts(parametrization, datafit, rng, path_cache)
+        alpha = self._penalty(sample_weight, datafit)
+        starts = self._starts(parametrization, datafit, rng, path_cache, alpha)
         if previous is not None and getattr(previous, "weight_", None) is not None:
             warm = parametrization.initialize(
                 rng, previous.weight_.reshape(parametrization.shape))
@@ -444,8 +499,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         result = None
         for params in starts:
             candidate = _SOLVERS[solver](
-                datafit, parametrization, params, alpha=self.alpha,
-                max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
+                datafit, parametrization, params, alpha=alpha,
+                max_iter=self._iterations(), tol=self.tol, verbose=self.verbose,
             )
             # Low-rank fits are non-convex: keep the start that ends lowest.
             if result is None or candidate.objective < result.objective:
@@ -464,7 +519,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         parametrization = self._make_parametrization(geometry, n_out)
         datafit = FeatureLoss(X, y, geometry, sample_weight, loss=self._loss(),
                               n_out=n_out)
-        alpha, fit_intercept = self.alpha, self.fit_intercept
+        alpha, fit_intercept = self._penalty(sample_weight), self.fit_intercept
 
         def objective(current):
             params, b = current[:-1], current[-1]
@@ -479,9 +534,9 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         b0 = self._initial_intercept(y, sample_weight)
         result = None
         for params in self._loss_starts(X, y, sample_weight, parametrization,
-                                        geometry, rng):
+                                        geometry, rng, alpha):
             candidate = minimize_lbfgs(objective, [*params, b0.copy()],
-                                       max_iter=self.max_iter, tol=self.tol,
+                                       max_iter=self._iterations(), tol=self.tol,
                                        verbose=self.verbose)
             if result is None or candidate.objective < result.objective:
                 result = candidate
@@ -490,7 +545,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         self._set_linear(params, b, parametrization, geometry)
         return result
 
-    def _loss_starts(self, X, y, sample_weight, parametrization, geometry, rng):
+    def _loss_starts(self, X, y, sample_weight, parametrization, geometry, rng,
+                     alpha=0.0):
         """Starts of :meth:`_fit_linear_loss`, as :meth:`_starts`: a previous fit
         (``warm_start``); else the least squares fit of the task's indicator
         targets truncated to the ranks (when ``L P`` allows a Gram matrix), then
@@ -507,7 +563,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
                                      sample_weight, self.fit_intercept)
             if stats is not None:
                 gram, zy = stats
-                lhs = gram + max(self.alpha, 1e-8 * np.trace(gram) / len(gram)) \
+                lhs = gram + max(alpha, 1e-8 * np.trace(gram) / len(gram)) \
                     * np.eye(len(gram))
                 W0 = solve_psd(lhs, zy)  # (L P, n_out), outputs innermost
                 yield parametrization.initialize(rng, W0.reshape(parametrization.shape))
@@ -553,45 +609,138 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         return fc, np.asarray(self.intercept_, float).reshape(n_out)
 
     # ------------------------------------------------------------ any activation
-    def _network_start(self, X, y, sample_weight, kernel_param, geometry, rng, init):
+    def _network_start(self, X, y, sample_weight, kernel_param, geometry, rng, init,
+                       *, alpha, objective=None, scaling=None):
         """Stacked-kernel parameters, FC weights ``(n_out, K, P)`` and intercepts
-        ``(n_out,)``."""
+        ``(n_out,)``, on the data as the fit sees them (``scaling``).
+
+        ``warm_start``: the previous network.  Otherwise candidate kernels (with
+        ``init='spectral'`` the fitted linear network's kernels, seed 003: the
+        starting point matters; always kernels drawn at random), each rescaled
+        to unit pre-activations and given the best FC layer for it (see
+        :mod:`sktensorcnn._starts`), and the trivial model (FC weights zero);
+        the candidate with the lowest training objective is the start, so a
+        start is never worse than predicting the mean or the class priors.
+        """
+        scaling = DataScaling() if scaling is None else scaling
         previous = getattr(self, "_network_params", None)
         if self.warm_start and previous is not None:
             shapes = [p.shape for p in previous[:-2]]
             if shapes == kernel_param.param_shapes:
-                return [p.copy() for p in previous]
-        n_out = self._n_out
+                return scaling.to_internal(previous)
+        if objective is None:
+            objective = self._network_objective(X, y, sample_weight, kernel_param,
+                                                geometry, alpha)
+        candidates = []
         if init == "spectral":
-            # Start from the fitted linear network (seed 003: the starting point
-            # matters), with a little noise to break the symmetry of kernels that
-            # the linear fit leaves at zero.
-            linear = clone(self).set_params(
-                activation="identity", solver="auto", warm_start=False, verbose=0,
-                constraint=None, sparsity=None, radius=None,
-            )
-            linear._n_out = n_out  # the targets are encoded already
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                linear._fit_encoded(X, y, sample_weight)
-            kernel_params, fc = linear._linear_to_network(
-                linear._weight_params, geometry
-            )
-            scale = np.sqrt(np.mean([np.mean(p**2) for p in kernel_params]))
-            kernel_params = [
-                p + 1e-2 * scale * rng.standard_normal(p.shape) for p in kernel_params
-            ]
-            return [*kernel_params, _fc_by_output(fc, n_out), linear._head()[1]]
-        # Random: stacked kernels scaled to the fan-in (He for the ReLU family).
+            candidates.append(self._spectral_kernels(X, y, sample_weight, geometry,
+                                                     rng))
+        candidates.append(self._random_kernels(kernel_param, geometry, rng))
+        starts = [self._with_fitted_head(X, y, sample_weight, kernel_params,
+                                         kernel_param, geometry, rng, alpha)
+                  for kernel_params in candidates]
+        starts.append([*starts[0][:-2], np.zeros_like(starts[0][-2]),
+                       self._initial_intercept(y, sample_weight)])
+        values = np.array([objective(start)[0] for start in starts])
+        # the data term alone (the penalty is on kernels and FC weights) of no
+        # start may exceed the trivial model's; among those, the lowest objective
+        penalties = np.array([0.5 * alpha * sum(np.sum(p**2) for p in start[:-1])
+                              for start in starts])
+        data_terms = values - penalties
+        allowed = data_terms <= data_terms[-1] * (1 + 1e-12) + 1e-300
+        return starts[int(np.argmin(np.where(allowed, values, np.inf)))]
+
+    def _spectral_kernels(self, X, y, sample_weight, geometry, rng):
+        """Kernels of the fitted linear network, with a little noise to break
+        the symmetry of kernels that the linear fit leaves at zero."""
+        linear = clone(self).set_params(
+            activation="identity", solver="auto", warm_start=False, verbose=0,
+            constraint=None, sparsity=None, radius=None,
+        )
+        linear._n_out = self._n_out  # the targets are encoded already
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            linear._fit_encoded(X, y, sample_weight)
+        kernel_params, _ = linear._linear_to_network(linear._weight_params, geometry)
+        scale = np.sqrt(np.mean([np.mean(p**2) for p in kernel_params]))
+        return [p + 1e-2 * scale * rng.standard_normal(p.shape)
+                for p in kernel_params]
+
+    def _random_kernels(self, kernel_param, geometry, rng):
+        """Stacked kernels at random, scaled to the fan-in (He for the ReLU
+        family)."""
         kernel_params = kernel_param.initialize(rng)
         stacked = kernel_param.to_tensor(kernel_params)
         gain = 2.0 if self.activation in ("relu", "squared_relu") else 1.0
         target = np.sqrt(gain / geometry.n_kernel_entries)
         kernel_params[-1] = kernel_params[-1] * (target / (stacked.std() + 1e-300))
-        K = self.n_kernels_
-        fc = rng.standard_normal((n_out, K, geometry.n_cells)) / np.sqrt(
-            K * geometry.n_cells)
-        return [*kernel_params, fc, self._initial_intercept(y, sample_weight)]
+        return kernel_params
+
+    def _with_fitted_head(self, X, y, sample_weight, kernel_params, kernel_param,
+                          geometry, rng, alpha):
+        """``[*kernel_params, fc, intercept]``: the kernels rescaled to unit
+        pre-activations and the FC layer and intercept that minimize the
+        penalized loss with those kernels, on at most
+        :data:`~sktensorcnn._starts.HEAD_MAX_ENTRIES` pooled activations."""
+        K, P, n_out = self.n_kernels_, geometry.n_cells, self._n_out
+        rows = head_rows(len(y), K * P, rng)
+        X_rows = X[rows]
+        stacked = kernel_param.to_tensor(kernel_params)
+        factors = normalize_kernels(X_rows, _kernel_layout(stacked, geometry),
+                                    geometry)
+        kernel_params = self._scale_kernels(kernel_params, factors)
+        H = pooled_activations(
+            X_rows, _kernel_layout(kernel_param.to_tensor(kernel_params), geometry),
+            geometry, self.activation,
+        ).reshape(len(rows), K * P)
+        weights = sample_weight[rows] / sample_weight[rows].sum()
+        fc, intercept = fit_head(
+            H, y[rows], weights, loss=self._loss(), n_out=n_out, alpha=alpha,
+            fit_intercept=self.fit_intercept,
+            intercept0=self._initial_intercept(y, sample_weight),
+        )
+        kernel_params, fc = self._balance(kernel_params, fc.reshape(n_out, K, P))
+        return [*kernel_params, fc, intercept]
+
+    def _balance(self, kernel_params, fc):
+        """Move scale between each kernel and its FC weights so that the ridge
+        penalty is smallest for the same network: possible for the positively
+        homogeneous activations (``act(c z) = c^d act(z)``, ``c > 0``)."""
+        degree = {"identity": 1, "relu": 1, "squared_relu": 2}.get(self.activation)
+        if degree is None:
+            return kernel_params, fc
+        index = getattr(self, "_output_factor", None)
+        scaled = kernel_params[0] if index is None else kernel_params[index].T
+        a = np.sqrt(np.sum(scaled.reshape(-1, scaled.shape[-1]) ** 2, axis=0))
+        b = np.sqrt(np.sum(fc**2, axis=(0, 2)))
+        ok = (a > 0) & (b > 0)
+        # minimizes (c a)^2 + (b / c^d)^2 over c > 0
+        c = np.where(ok, (degree * b**2 / np.where(ok, a, 1.0) ** 2)
+                     ** (1.0 / (2 * degree + 2)), 1.0)
+        return (self._scale_kernels(kernel_params, c),
+                fc / (c**degree)[None, :, None])
+
+    def _scale_kernels(self, kernel_params, factors):
+        """Kernel ``k`` times ``factors[k]``: through the kernels' output factor
+        ``(K, R)`` (Tucker, CP) or the stacked kernels' last axis (dense)."""
+        kernel_params = [np.array(p, dtype=float) for p in kernel_params]
+        index = getattr(self, "_output_factor", None)
+        if index is None:
+            kernel_params[0] = kernel_params[0] * factors
+        else:
+            kernel_params[index] = kernel_params[index] * factors[:, None]
+        return kernel_params
+
+    def _data_scaling(self, X, y, sample_weight) -> DataScaling:
+        """Scales of a network fit (:mod:`sktensorcnn._scaling`); a warm start
+        keeps those of the fit it continues."""
+        previous = getattr(self, "_scaling", None)
+        if (self.warm_start and previous is not None
+                and getattr(self, "_network_params", None) is not None):
+            return previous
+        return DataScaling.from_data(X, y, sample_weight,
+                                     scale_targets=self._loss() == "squared",
+                                     fit_intercept=self.fit_intercept)
 
     def _fit_encoded(self, X, y, sample_weight):
         """Fit on validated samples and encoded targets (used for the spectral
@@ -603,7 +752,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         return self._fit_linear(X, y, sample_weight, geometry, solver,
                                 check_random_state(self.random_state))
 
-    def _network_objective(self, X, y, sample_weight, kernel_param, geometry):
+    def _network_objective(self, X, y, sample_weight, kernel_param, geometry,
+                           alpha):
         """``objective(params, rows)``: weighted mean loss over ``rows`` (all rows
         when ``None``) plus the ridge penalty, and its gradients."""
         n_kernel_params = len(kernel_param.param_shapes)
@@ -649,12 +799,12 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             grads = [g.reshape(p.shape) for g, p in zip(grads, kernel_params)]
             grads += [d_fc.reshape(fc.shape),
                       d_intercept if self.fit_intercept else np.zeros(n_out)]
-            if self.alpha > 0:
+            if alpha > 0:
                 penalized = range(n_kernel_params + 1)  # not the intercept
-                loss += 0.5 * self.alpha * sum(np.sum(current[j] ** 2)
-                                               for j in penalized)
+                loss += 0.5 * alpha * sum(np.sum(current[j] ** 2)
+                                          for j in penalized)
                 for j in penalized:
-                    grads[j] = grads[j] + self.alpha * current[j]
+                    grads[j] = grads[j] + alpha * current[j]
             return loss, grads
 
         return objective
@@ -663,18 +813,23 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         """Any activation: train the stacked-kernel factors, FC weights and
         intercept through the fused numba forward/backward kernels."""
         kernel_param = self._make_kernel_parametrization(geometry, self._n_out)
+        scaling = self._data_scaling(X, y, sample_weight)
+        X, y = scaling.samples(X), scaling.targets(y)
         if solver in ("gd", "adam") and self.early_stopping:
             X, y, sample_weight, validation = self._split_validation(
                 X, y, sample_weight, rng)
         else:
             validation = None
+        alpha = self._penalty(sample_weight)
         objective = self._network_objective(X, y, sample_weight, kernel_param,
-                                            geometry)
+                                            geometry, alpha)
         with self._blas_threads(geometry, kernel_param,
                                 self._samples_per_step(solver, len(y))):
             result = self._run_network_solver(X, y, sample_weight, geometry,
                                               kernel_param, solver, objective, rng,
-                                              validation)
+                                              validation, alpha, scaling)
+        result.params = scaling.to_user(result.params)
+        self._scaling = scaling
         self._set_network(result, kernel_param, geometry, solver)
         return result
 
@@ -709,23 +864,26 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         return None, False
 
     def _run_network_solver(self, X, y, sample_weight, geometry, kernel_param,
-                            solver, objective, rng, validation):
+                            solver, objective, rng, validation, alpha, scaling):
         # one start by default: each costs full passes of the network over X
         n_init = 1 if self.n_init == "auto" or self.warm_start else self.n_init
         result = None
         for start in range(n_init):
             params = self._network_start(
                 X, y, sample_weight, kernel_param, geometry, rng,
-                init=self.init if start == 0 else "random",
+                init=self.init if start == 0 else "random", alpha=alpha,
+                objective=objective, scaling=scaling,
             )
             if solver == "lbfgs":
-                candidate = minimize_lbfgs(objective, params, max_iter=self.max_iter,
+                candidate = minimize_lbfgs(objective, params,
+                                           max_iter=self._iterations(True),
                                            tol=self.tol, verbose=self.verbose)
             else:
                 state = getattr(self, "_optimizer_state", None)
                 candidate = self._train_epochs(
                     objective, params, len(y), solver, geometry, kernel_param, rng,
-                    validation, state if self.warm_start else None, self.max_iter,
+                    validation, state if self.warm_start else None,
+                    self._iterations(),
                 )
             if result is None or candidate.objective < result.objective:
                 result = candidate
@@ -831,19 +989,31 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             self.constraint_ = self._resolve_constraint()
         geometry = self.geometry_
         kernel_param = self._make_kernel_parametrization(geometry, self._n_out)
+        scaling = getattr(self, "_scaling", None)
+        if self.constraint_ in KERNEL_ENTRY_CONSTRAINTS:
+            # sparsity and radius are in the data's units, as for 'pgd'
+            scaling = DataScaling()
+        elif first or scaling is None:  # the first batch sets the scales
+            scaling = DataScaling.from_data(
+                X, y, sample_weight, scale_targets=self._loss() == "squared",
+                fit_intercept=self.fit_intercept)
+        X, y = scaling.samples(X), scaling.targets(y)
+        alpha = self._penalty(sample_weight) if first else self.alpha_
         objective = self._network_objective(X, y, sample_weight, kernel_param,
-                                            geometry)
+                                            geometry, alpha)
         if first:
             params = self._network_start(X, y, sample_weight, kernel_param, geometry,
-                                         rng, init=self.init)
+                                         rng, init=self.init, alpha=alpha,
+                                         objective=objective, scaling=scaling)
             state, curve = None, []
         elif self._network_params is None:  # continue from a linear fit
             kernel_params, fc = self._linear_to_network(self._weight_params, geometry)
-            params = [*kernel_params, _fc_by_output(fc, self._n_out),
-                      self._head()[1]]
+            params = scaling.to_internal([*kernel_params,
+                                          _fc_by_output(fc, self._n_out),
+                                          self._head()[1]])
             state, curve = None, self.loss_curve_
         else:
-            params = self._network_params
+            params = scaling.to_internal(self._network_params)
             state = getattr(self, "_optimizer_state", None)
             curve = self.loss_curve_
         with self._blas_threads(geometry, kernel_param,
@@ -852,6 +1022,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
                                         kernel_param, rng, None, state, 1)
         if self.constraint_ in KERNEL_ENTRY_CONSTRAINTS:
             result.params = self._project_epoch(result.params, first)
+        result.params = scaling.to_user(result.params)
+        self._scaling = scaling
         self._set_network(result, kernel_param, geometry, solver)
         self.loss_curve_ = [*curve, *result.loss_curve]
         self.n_iter_ = len(self.loss_curve_)
@@ -942,6 +1114,14 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _mean_eigenvalue(datafit) -> float:
+    """Mean eigenvalue of the weighted Gram matrix of a squared data term."""
+    if isinstance(datafit, GramSquared):
+        return float(np.trace(datafit.gram)) / datafit.gram.shape[0]
+    Z = datafit.features
+    return float(datafit.weights @ np.einsum("ij,ij->i", Z, Z)) / Z.shape[1]
 
 
 def _stochastic_solver(estimator) -> bool:

@@ -173,12 +173,13 @@ class ConstrainedFitMixin:
     def _linear_problem(self, X, y, sample_weight, geometry, parametrization, rng):
         """Identity activation: ``(objective, start, step, intercept)`` on
         ``[W]`` (squared loss, the intercept is implicit) or ``[W, b]``."""
-        alpha = self.alpha
         shape = parametrization.shape
         if self._loss() == "squared":
             datafit = squared_datafit(X, y, geometry, sample_weight=sample_weight,
                                       fit_intercept=self.fit_intercept)
-            first = next(iter(self._starts(parametrization, datafit, rng)))
+            alpha = self._penalty(sample_weight, datafit, constrained=True)
+            first = next(iter(self._starts(parametrization, datafit, rng,
+                                           alpha=alpha)))
 
             def objective(params):
                 value, grad = ridge_objective(datafit, params[0].ravel(), alpha)
@@ -191,10 +192,11 @@ class ConstrainedFitMixin:
             step = 1.0 / _lipschitz(datafit, alpha, int(np.prod(shape)), rng)
             return objective, [parametrization.to_tensor(first)], step, intercept
         n_out = self._n_out
+        alpha = self._penalty(sample_weight, constrained=True)
         datafit = FeatureLoss(X, y, geometry, sample_weight, loss=self._loss(),
                               n_out=n_out)
         first = next(iter(self._loss_starts(X, y, sample_weight, parametrization,
-                                            geometry, rng)))
+                                            geometry, rng, alpha)))
         fit_intercept = self.fit_intercept
 
         def objective(params):
@@ -212,9 +214,11 @@ class ConstrainedFitMixin:
         """Any activation: ``(objective, start)`` on ``[A, fc, b]`` with dense
         stacked kernels ``A``."""
         dense = FullWeight(kernel_param.shape)
-        objective = self._network_objective(X, y, sample_weight, dense, geometry)
+        alpha = self._penalty(sample_weight, constrained=True)
+        objective = self._network_objective(X, y, sample_weight, dense, geometry,
+                                            alpha)
         start = self._network_start(X, y, sample_weight, kernel_param, geometry,
-                                    rng, init=self.init)
+                                    rng, init=self.init, alpha=alpha)
         A = kernel_param.to_tensor(start[:-2])
         return objective, [A, start[-2], start[-1]]
 
@@ -280,7 +284,7 @@ class ConstrainedFitMixin:
             project_W = self._projection(constraint, True, parametrization, rng)
             result = minimize_projected(
                 objective, start, lambda p: [project_W(p[0]), *p[1:]], step=step,
-                max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+                max_iter=self._iterations(), tol=self.tol, verbose=self.verbose)
             W = result.params[0]
             if constraint == "cp":
                 params = project_W.factors_of(W)
@@ -302,7 +306,7 @@ class ConstrainedFitMixin:
             result = minimize_projected(
                 objective, [A, fc, b],
                 lambda p: [project_A(p[0]), project_fc(p[1]), p[2]],
-                max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+                max_iter=self._iterations(), tol=self.tol, verbose=self.verbose)
         A = result.params[0]
         if constraint == "cp":
             kernel_params = project_A.factors_of(A)
@@ -325,7 +329,7 @@ class ConstrainedFitMixin:
                 X, y, sample_weight, geometry, parametrization, rng)
             result = low_rank_descent(
                 objective, start, energy=self.energy,
-                max_ranks=parametrization.ranks, step=step, max_iter=self.max_iter,
+                max_ranks=parametrization.ranks, step=step, max_iter=self._iterations(),
                 tol=self.tol, verbose=self.verbose)
             n_factors = len(parametrization.ranks) + 1
             params = result.params[:n_factors]
@@ -342,7 +346,7 @@ class ConstrainedFitMixin:
             with self._blas_threads(geometry, FullWeight(kernel_param.shape), len(y)):
                 result = low_rank_descent(
                     objective, start, energy=self.energy,
-                    max_ranks=kernel_param.ranks, max_iter=self.max_iter,
+                    max_ranks=kernel_param.ranks, max_iter=self._iterations(),
                     tol=self.tol, verbose=self.verbose)
             core = result.params[len(kernel_param.ranks)]
             settled = TuckerWeight(_stacked_shape(geometry, self.n_kernels_),

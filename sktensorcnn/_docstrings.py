@@ -50,19 +50,31 @@ COMMON_PARAMS_DOC = """
         (classifiers, other activations).  With the identity activation, ``'als'``
         and ``'lbfgs'`` run on the conv-pool features; ``'gd'`` and ``'adam'``
         always run the network.
-    alpha : float, default=0.0 (regressors), 1e-4 (classifiers)
-        Ridge penalty.  Identity activation: on the composite weight, the
-        objective being ``mean_i s_i loss_i + alpha/2 * ||W||_F^2`` (weights ``s``
-        normalized to mean 1; regressors' loss ``1/2 (y_i - y_hat_i)^2``), as in
-        scikit-learn's ``ElasticNet`` scaling.  Classifiers default to a small
-        penalty because separable classes leave the unpenalized logistic loss
-        without a minimizer.  Other activations: on the squared norms of the
-        trained kernel factors and FC weights, as in ``MLPRegressor``.  Never on
-        the intercept.
+    alpha : float or 'auto', default='auto'
+        Ridge penalty, never on the intercept.  Identity activation fitted on
+        the features: on the composite weight, the objective being
+        ``mean_i s_i loss_i + alpha/2 * ||W||_F^2`` (weights ``s`` normalized to
+        mean 1; regressors' loss ``1/2 (y_i - y_hat_i)^2``), as in scikit-learn's
+        ``ElasticNet`` scaling.  Network fits (other activations, and ``'gd'`` /
+        ``'adam'``): on the squared norms of the kernel factors and FC weights,
+        with the inputs and targets scaled as :attr:`loss_curve_` says.
+        ``'auto'`` adapts to the data: for the linear squared-loss fit, the
+        penalty that minimizes generalized cross-validation of the unconstrained
+        ridge fit on the conv-pool features (computed from the sufficient
+        statistics; how ``RidgeCV`` chooses, without refits); otherwise
+        ``1 / n_samples``, which is ``LogisticRegression``'s default ``C=1``
+        written per sample, and, on the scaled data of the network fits, a unit
+        Gaussian prior on every weight.  Classifiers need some penalty (separable
+        classes leave the logistic loss without a minimizer), and networks on
+        a few hundred collinear samples overfit without one.  The value used is
+        ``alpha_``.
     fit_intercept : bool, default=True
         Whether to fit the bias of the fully-connected layer.
-    max_iter : int, default=200
-        Maximum ALS sweeps or L-BFGS iterations.
+    max_iter : int or 'auto', default='auto'
+        Maximum ALS sweeps, L-BFGS iterations, epochs or PGD steps.  ``'auto'``:
+        1000 L-BFGS iterations for networks with a nonlinear activation (one or
+        two passes over the data each; on real data their loss keeps falling
+        well past 200), 200 otherwise.
     tol : float, default=1e-6
         Stop when an iteration lowers the objective by less than
         ``tol * max(|objective|, 1)``.
@@ -154,7 +166,15 @@ COMMON_ATTRS_DOC = """
     n_iter_ : int
         Iterations run by the solver.
     loss_curve_ : list of float
-        Objective after each iteration (epoch, for ``'gd'`` / ``'adam'``).
+        Objective after each iteration (epoch, for ``'gd'`` / ``'adam'``).  The
+        network fits (activations other than the identity, ``'gd'``, ``'adam'``)
+        run on the inputs divided by their root mean square and, for regressors,
+        on standardized targets, so that ``alpha``, the learning rates and the
+        tolerances mean the same in any units: their objective is on that scale,
+        where predicting the mean costs ``0.5``.  Fitted attributes and
+        predictions are in the data's own units.
+    alpha_ : float
+        The ridge penalty used (``alpha``, resolved when ``'auto'``).
     best_loss_ : float or None
         ``'gd'`` / ``'adam'`` without early stopping: the lowest epoch loss.
     validation_scores_ : list of float or None

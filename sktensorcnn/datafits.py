@@ -34,7 +34,7 @@ from .losses import loss_and_gradient
 
 __all__ = [
     "GramSquared", "FeatureSquared", "FeatureLoss", "squared_datafit",
-    "ridge_statistics", "GRAM_MAX_FEATURES",
+    "ridge_statistics", "gcv_alpha", "GRAM_MAX_FEATURES",
 ]
 
 #: Largest ``L * P`` for which the Gram matrix is used (128 MiB in float64).
@@ -140,6 +140,58 @@ def squared_datafit(
     Z = conv_pool_features(X, geometry).reshape(n, -1)
     Z -= z_mean.astype(Z.dtype)
     return FeatureSquared(Z, yc, s, **stats)
+
+
+#: Largest side of the eigendecomposition behind :func:`gcv_alpha`.
+GCV_MAX_SIZE = 4096
+
+
+def gcv_alpha(datafit: GramSquared | FeatureSquared, n_samples: int,
+              fit_intercept: bool = True, n_alphas: int = 41) -> float | None:
+    """Ridge penalty ``alpha`` (on ``f(w) + alpha / 2 ||w||^2``) minimizing the
+    generalized cross-validation criterion of the unconstrained ridge fit.
+
+    With ``e_j`` the eigenvalues of the weighted Gram matrix and ``r_j`` the
+    squared projections of the targets on its eigenvectors, the ridge fit's
+    residual is ``RSS(alpha) = yy - sum_j r_j (1 - (alpha / (e_j + alpha))^2)``
+    and its degrees of freedom ``df = sum_j e_j / (e_j + alpha)``; GCV is
+    ``RSS / (1 - (df + intercept) / n)^2`` (Golub, Heath and Wahba, 1979), the
+    rotation-invariant form of leave-one-out, computed here from the sufficient
+    statistics or from the smaller side of the features.  The grid spans
+    ``1e-6`` to ``1e2`` times the mean eigenvalue.  ``None`` when neither side
+    has at most :data:`GCV_MAX_SIZE` entries (a direct eigendecomposition would
+    dominate the fit).
+    """
+    if isinstance(datafit, GramSquared):
+        e, U = np.linalg.eigh(datafit.gram)
+        q = U.T @ datafit.zy
+        positive = e > 1e-12 * max(e.max(), 1e-300)
+        e, r = e[positive], q[positive] ** 2 / e[positive]
+    else:
+        Z, s = datafit.features, datafit.weights
+        root = np.sqrt(s)[:, None]
+        if Z.shape[1] <= min(GCV_MAX_SIZE, Z.shape[0]):
+            Zs = (Z * root).astype(np.float64)
+            e, U = np.linalg.eigh(Zs.T @ Zs)
+            q = U.T @ (Zs.T @ (root[:, 0] * datafit.y_centered))
+            positive = e > 1e-12 * max(e.max(), 1e-300)
+            e, r = e[positive], q[positive] ** 2 / e[positive]
+        elif Z.shape[0] <= GCV_MAX_SIZE:
+            Zs = (Z * root).astype(np.float64)
+            e, V = np.linalg.eigh(Zs @ Zs.T)
+            r = (V.T @ (root[:, 0] * datafit.y_centered)) ** 2
+        else:
+            return None
+    e = np.clip(e, 0.0, None)
+    scale = float(e.mean()) if e.size and e.mean() > 0 else 1.0
+    alphas = scale * np.logspace(-6, 2, n_alphas)
+    shrink = alphas[:, None] / (e[None, :] + alphas[:, None])
+    rss = datafit.yy - (r[None, :] * (1.0 - shrink**2)).sum(axis=1)
+    dof = (1.0 - shrink).sum(axis=1) + int(fit_intercept)
+    denominator = 1.0 - dof / n_samples
+    gcv = np.where(denominator > 1e-3, np.clip(rss, 0.0, None)
+                   / np.maximum(denominator, 1e-3) ** 2, np.inf)
+    return float(alphas[int(np.argmin(gcv))])
 
 
 def _normalized_weights(sample_weight, n: int) -> np.ndarray:

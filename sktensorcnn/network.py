@@ -9,14 +9,18 @@ linear, so the FC weights are spread once per call onto the convolution outputs
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from tensorly.tenalg import multi_mode_dot
 
 from . import kernels
-from .activations import activation_code
+from .activations import ACTIVATIONS, activation_code
 from .geometry import ConvPoolGeometry
 from .losses import loss_code
 
-__all__ = ["factorized_network_loss", "network_loss", "network_outputs"]
+__all__ = [
+    "factorized_network_loss", "network_loss", "network_outputs",
+    "pooled_activations",
+]
 
 
 def _spread(fc_weights: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
@@ -100,3 +104,57 @@ def factorized_network_loss(X, y, weights, params, fc_weights, intercept, geomet
         geometry, activation_code(activation), loss_code(loss), kind,
     )
     return value, grads, _pool(D, geometry), db
+
+
+def pooled_activations(X, kernels_, geometry, activation, *, pool: bool = True,
+                       chunk_entries: int = 1 << 23):
+    """Pooled activations ``H = avgpool(act(conv(X, A_k)))`` of every kernel.
+
+    The network's outputs are ``H`` contracted with the FC weights, plus the
+    intercept, so with the kernels held fixed the FC layer is a linear model on
+    ``H``: the fits use this to start from the best FC layer for their starting
+    kernels.  Plain numpy (sliding windows, one tensor product per chunk of
+    samples), independent of the fused kernels.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, *geometry.input_shape)
+    kernels_ : ndarray of shape (K, [C], l_1, ..., l_N)
+    geometry : ConvPoolGeometry
+    activation : str
+    pool : bool, default=True
+        ``False`` returns the activations before pooling, ``(n, K, m_1, ...,
+        m_N)``.
+    chunk_entries : int, default=2**23
+        Entries of the sliding-window copy made per chunk of samples (bounds the
+        memory this takes).
+
+    Returns
+    -------
+    ndarray of shape (n, K, p_1, ..., p_N), float64
+    """
+    N = geometry.n_modes
+    act = ACTIVATIONS[activation][0]
+    A = np.asarray(kernels_, np.float64)
+    if geometry.n_channels is None:
+        X, A = X[:, None], A[:, None]
+    pads = [(0, 0), (0, 0), *geometry.padding]
+    spatial = tuple(range(2, N + 2))
+    steps = (slice(None), slice(None),
+             *(slice(None, None, s) for s in geometry.stride))
+    per_sample = A[0].size * int(np.prod(geometry.conv_shape))
+    chunk = max(1, chunk_entries // max(per_sample, 1))
+    cells = geometry.pooled_shape if pool else geometry.conv_shape
+    out = np.empty((X.shape[0], A.shape[0], *cells))
+    pooling = geometry.pooling_matrices()
+    for start in range(0, X.shape[0], chunk):
+        Xp = np.pad(np.asarray(X[start:start + chunk], np.float64), pads)
+        windows = sliding_window_view(Xp, geometry.kernel_size, axis=spatial)
+        windows = windows[steps]  # (n, C, m..., l...)
+        conv = np.tensordot(windows, A, axes=((1, *range(N + 2, 2 * N + 2)),
+                                             (1, *range(2, N + 2))))
+        conv = np.moveaxis(conv, -1, 1)  # (n, K, m...)
+        out[start:start + chunk] = (multi_mode_dot(act(conv), pooling,
+                                                   modes=range(2, N + 2))
+                                    if pool else act(conv))
+    return out

@@ -189,7 +189,8 @@ def test_partial_fit_and_early_stopping():
     est.partial_fit(X[:100], labels[:100], classes=["x", "y", "z"])
     for _ in range(5):
         est.partial_fit(X, labels)
-    assert len(est.loss_curve_) == 6 and est.loss_curve_[-1] < est.loss_curve_[0]
+    # epochs 2-6 see the same samples: their loss falls (epoch 1 saw only 100)
+    assert len(est.loss_curve_) == 6 and est.loss_curve_[-1] < est.loss_curve_[1]
     with pytest.raises(ValueError, match="not in classes_"):
         est.partial_fit(X[:5], np.array(["x", "w", "z", "x", "y"]))
     stopped = _fit(CNNClassifier(n_kernels=2, activation="relu", solver="adam",

@@ -179,7 +179,7 @@ def linear_problem():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((300, 7, 5, 7))
     y = X[:, 1:4, 1:3, 2:5].sum(axis=(1, 2, 3)) + 0.1 * rng.standard_normal(300)
-    kw = dict(n_kernels=2, kernel_size=2, pool_size=(3, 2, 3))
+    kw = dict(n_kernels=2, kernel_size=2, pool_size=(3, 2, 3), alpha=0.0)
     als = CNNRegressor(**kw).fit(X, y)
     return X, y, kw, 0.5 * np.mean((y - als.predict(X)) ** 2)
 
@@ -189,7 +189,7 @@ def test_gradient_solvers_reach_the_als_objective(linear_problem, solver, rel):
     X, y, kw, als_objective = linear_problem
     est = CNNRegressor(**kw, solver=solver, init="random", max_iter=1500, tol=1e-9,
                        n_iter_no_change=50, random_state=0,
-                       learning_rate_init=0.05 if solver == "gd" else 0.01)
+                       learning_rate_init=0.5 if solver == "gd" else 0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X, y)

@@ -148,7 +148,10 @@ def test_large_feature_count_uses_features_path(monkeypatch):
     a = CNNRegressor(**kw).fit(X, y)
     monkeypatch.setattr(datafits, "GRAM_MAX_FEATURES", 1)
     b = CNNRegressor(**kw).fit(X, y)
-    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-5, atol=1e-6)
+    # both stop on a 1e-12 relative objective decrease: weights agree to ~1e-6
+    assert a.alpha_ == pytest.approx(b.alpha_, rel=1e-10)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-5,
+                               atol=1e-5 * np.std(y))
 
 
 def test_warm_start_resumes(rng):

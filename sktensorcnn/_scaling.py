@@ -1,0 +1,88 @@
+"""How the network fits see the data: inputs and targets on a unit scale.
+
+The gradient-trained fits (L-BFGS, momentum GD and Adam on the network) work on
+``X / s_x`` (``s_x`` the root mean square of the training samples' entries) and,
+for regressors, on standardized targets ``(y - m_y) / s_y``, so that ``alpha``,
+the learning rates, the tolerances and the starting scale mean the same thing
+whatever units a user's data come in.  The network is then mapped back exactly:
+convolution is linear in ``X``, so kernels ``A / s_x`` on ``X`` give the same
+pre-activations as ``A`` on ``X / s_x``, whatever the activation, and the FC
+layer and intercept are linear in the output, so ``s_y B`` and ``s_y b + m_y``
+give predictions in the user's units.  Fitted attributes are always in the
+user's units; only ``loss_curve_`` (and ``best_loss_``) stay on the scaled
+problem, where predicting the mean costs ``0.5``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["DataScaling"]
+
+
+@dataclass(frozen=True)
+class DataScaling:
+    """Scalar input scale and target offset / scale of a network fit.
+
+    Attributes
+    ----------
+    x_scale : float
+        Root mean square of the training inputs' entries.
+    y_offset, y_scale : float
+        Weighted mean (zero without an intercept) and root mean square deviation
+        of the targets; ``0`` and ``1`` for classifiers.
+    """
+
+    x_scale: float = 1.0
+    y_offset: float = 0.0
+    y_scale: float = 1.0
+
+    @classmethod
+    def from_data(cls, X, y, sample_weight, *, scale_targets: bool,
+                  fit_intercept: bool) -> DataScaling:
+        """Scales of the training data (``scale_targets`` for regressors)."""
+        x_scale = _root_mean_square(X)
+        if not scale_targets:
+            return cls(x_scale=x_scale)
+        weights = sample_weight / sample_weight.sum()
+        offset = float(weights @ y) if fit_intercept else 0.0
+        spread = float(np.sqrt(weights @ (y - offset) ** 2))
+        return cls(x_scale, offset, spread if spread > 0 else 1.0)
+
+    def samples(self, X: np.ndarray) -> np.ndarray:
+        """``X / s_x``, in ``X``'s floating dtype (a new array)."""
+        return X * X.dtype.type(1.0 / self.x_scale)
+
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.y_offset) / self.y_scale
+
+    def to_user(self, params: list[np.ndarray]) -> list[np.ndarray]:
+        """Network parameters ``[*kernel_params, fc, intercept]`` fitted on the
+        scaled data -> the same network on the user's data.  The kernels are
+        multilinear in their parameters, so the last kernel parameter carries
+        the input scale."""
+        *kernel_params, fc, intercept = params
+        kernel_params[-1] = kernel_params[-1] / self.x_scale
+        return [*kernel_params, fc * self.y_scale,
+                intercept * self.y_scale + self.y_offset]
+
+    def to_internal(self, params: list[np.ndarray]) -> list[np.ndarray]:
+        """Inverse of :meth:`to_user` (a previous fit continued by
+        ``warm_start`` or ``partial_fit``)."""
+        *kernel_params, fc, intercept = [np.array(p, dtype=float) for p in params]
+        kernel_params[-1] = kernel_params[-1] * self.x_scale
+        return [*kernel_params, fc / self.y_scale,
+                (intercept - self.y_offset) / self.y_scale]
+
+
+def _root_mean_square(X: np.ndarray, chunk: int = 1024) -> float:
+    """Root mean square of all entries, accumulated in float64 by chunks of
+    samples (no float64 copy of a float32 ``X``)."""
+    total = 0.0
+    for start in range(0, X.shape[0], chunk):
+        block = np.asarray(X[start:start + chunk], dtype=np.float64)
+        total += float(np.vdot(block, block))
+    rms = float(np.sqrt(total / max(X.size, 1)))
+    return rms if rms > 0 and np.isfinite(rms) else 1.0

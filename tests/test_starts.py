@@ -1,0 +1,200 @@
+"""Starts and data-adaptive defaults of the network fits.
+
+The starts are checked through the public API: a momentum-GD fit with a
+vanishing learning rate and one epoch returns its starting network (to ~1e-10),
+whose training loss is compared with that of the trivial model (the weighted
+mean, the class priors) computed directly.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import RidgeCV
+from sklearn.metrics import log_loss
+from strategies import geometries
+
+from sktensorcnn import (
+    CNNClassifier,
+    CNNRegressor,
+    CPCNNClassifier,
+    CPCNNRegressor,
+    TuckerCNNClassifier,
+    TuckerCNNRegressor,
+)
+from sktensorcnn.datafits import gcv_alpha, squared_datafit
+from sktensorcnn.features import conv_pool_features
+from sktensorcnn.geometry import ConvPoolGeometry
+from sktensorcnn.network import network_outputs, pooled_activations
+
+NONLINEAR = ["relu", "tanh", "sigmoid", "softplus", "squared_relu"]
+
+
+def _spectra(n, rng, length=40):
+    """Smooth, collinear curves (Gaussian bumps on a random-walk baseline), as
+    spectra look, and a target that depends on the bump heights."""
+    t = np.linspace(0.0, 1.0, length)
+    heights = rng.uniform(0.0, 1.0, (n, 3))
+    X = np.cumsum(rng.normal(0.0, 0.05, (n, length)), axis=1)
+    for j, center in enumerate((0.25, 0.5, 0.75)):
+        X += heights[:, j:j + 1] * np.exp(-(((t - center) / 0.06) ** 2))
+    y = heights @ np.array([1.0, -0.7, 0.5]) + rng.normal(0.0, 0.1, n)
+    return X, y, heights
+
+
+def _start(est, X, y, sample_weight=None):
+    """The network ``est`` starts from: one GD epoch with a vanishing rate."""
+    est.set_params(solver="gd", learning_rate_init=1e-14, momentum=0.0,
+                   max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, sample_weight=sample_weight)
+
+
+@given(geometry=geometries(max_modes=2), activation=st.sampled_from(NONLINEAR),
+       seed=st.integers(0, 2**16))
+def test_pooled_activations_give_the_network_outputs(geometry, activation, seed):
+    rng = np.random.default_rng(seed)
+    K, n_out = 3, 2
+    X = rng.normal(size=(5, *geometry.input_shape))
+    kernels_ = rng.normal(size=(K, *geometry.kernel_shape))
+    fc = rng.normal(size=(n_out, K, *geometry.pooled_shape))
+    intercept = rng.normal(size=n_out)
+    H = pooled_activations(X, kernels_, geometry, activation, chunk_entries=64)
+    outputs = H.reshape(5, -1) @ fc.reshape(n_out, -1).T + intercept
+    np.testing.assert_allclose(
+        outputs, network_outputs(X, kernels_, fc, intercept, geometry, activation),
+        rtol=1e-10, atol=1e-10)
+
+
+@given(cls=st.sampled_from([CNNRegressor, TuckerCNNRegressor, CPCNNRegressor]),
+       activation=st.sampled_from(NONLINEAR), x_scale=st.sampled_from([1e-3, 1.0,
+                                                                       1e4]),
+       y_offset=st.floats(-1e4, 1e4), y_scale=st.sampled_from([1e-3, 1.0, 1e5]),
+       init=st.sampled_from(["spectral", "random"]), seed=st.integers(0, 2**16))
+def test_regression_start_is_never_worse_than_the_mean(cls, activation, x_scale,
+                                                       y_offset, y_scale, init,
+                                                       seed):
+    rng = np.random.default_rng(seed)
+    X, y, _ = _spectra(60, rng)
+    X, y = x_scale * X, y_offset + y_scale * y
+    weights = rng.uniform(0.1, 2.0, len(y))
+    est = _start(cls(kernel_size=5, pool_size=4, activation=activation, init=init,
+                     random_state=seed), X, y, weights)
+    mean = np.average(y, weights=weights)
+    trivial = np.average((y - mean) ** 2, weights=weights)
+    start = np.average((est.predict(X) - y) ** 2, weights=weights)
+    assert start <= trivial * (1 + 1e-6)
+
+
+@given(cls=st.sampled_from([CNNClassifier, TuckerCNNClassifier, CPCNNClassifier]),
+       activation=st.sampled_from(NONLINEAR), n_classes=st.sampled_from([2, 3]),
+       x_scale=st.sampled_from([1e-3, 1.0, 1e4]),
+       multi_class=st.sampled_from(["multinomial", "ovr"]),
+       seed=st.integers(0, 2**16))
+def test_classification_start_is_never_worse_than_the_priors(
+        cls, activation, n_classes, x_scale, multi_class, seed):
+    rng = np.random.default_rng(seed)
+    X, _, heights = _spectra(60, rng)
+    labels = np.digitize(heights[:, 0] - heights[:, 1],
+                         np.quantile(heights[:, 0] - heights[:, 1],
+                                     np.linspace(0, 1, n_classes + 1)[1:-1]))
+    est = _start(cls(kernel_size=5, pool_size=4, activation=activation,
+                     multi_class=multi_class, random_state=seed), x_scale * X,
+                 labels)
+    priors = np.bincount(labels) / len(labels)
+    trivial = log_loss(labels, np.tile(priors, (len(labels), 1)))
+    if multi_class == "ovr" and n_classes > 2:
+        # one logistic loss per class: compare the sum of the per-class losses
+        scores = est.decision_function(x_scale * X)
+        onehot = labels[:, None] == np.arange(n_classes)
+        start = np.mean(np.sum(np.logaddexp(0, scores) - onehot * scores, axis=1))
+        odds = np.log(priors / (1 - priors))
+        trivial = np.mean(np.sum(np.logaddexp(0, odds) - onehot * odds, axis=1))
+    else:
+        start = log_loss(labels, est.predict_proba(x_scale * X))
+    assert start <= trivial * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_fit_is_equivariant_to_the_units_of_the_data(activation):
+    """Inputs and targets are scaled inside the estimator: the same data in
+    other units give the same network, predictions in the new units."""
+    rng = np.random.default_rng(3)
+    X, y, _ = _spectra(50, rng)
+    params = dict(kernel_size=5, n_kernels=2, pool_size=4, activation=activation,
+                  max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        unit = CNNRegressor(**params).fit(X, y)
+        other = CNNRegressor(**params).fit(250.0 * X, 40.0 + 1e3 * y)
+    np.testing.assert_allclose(other.predict(250.0 * X),
+                               40.0 + 1e3 * unit.predict(X), rtol=1e-6)
+    np.testing.assert_allclose(250.0 * other.kernels_, unit.kernels_, rtol=1e-6,
+                               atol=1e-9)
+    np.testing.assert_allclose(other.loss_curve_, unit.loss_curve_, rtol=1e-6)
+
+
+def test_gcv_alpha_minimizes_generalized_cross_validation():
+    """Against GCV computed from the hat matrix of the ridge fit on the
+    features, on both representations of the data term (n > features and
+    n < features)."""
+    rng = np.random.default_rng(1)
+    geometry = ConvPoolGeometry.from_params((30,), kernel_size=5, pool_size=5)
+    for n in (300, 18):
+        X = np.cumsum(rng.normal(size=(n, 30)), axis=1)
+        y = X[:, 10] - X[:, 12] + rng.normal(size=n)
+        Z = conv_pool_features(X, geometry).reshape(n, -1)
+        Zc, yc = Z - Z.mean(axis=0), y - y.mean()
+
+        def gcv(alpha, Zc=Zc, yc=yc, n=n):
+            hat = Zc @ np.linalg.solve(Zc.T @ Zc / n + alpha * np.eye(Zc.shape[1]),
+                                       Zc.T / n)
+            residual = yc - hat @ yc
+            return np.mean(residual**2) / (1 - (np.trace(hat) + 1) / n) ** 2
+
+        scale = np.trace(Zc.T @ Zc / n) / Zc.shape[1]
+        best = min(gcv(a) for a in scale * np.logspace(-7, 3, 200))
+        for use_gram in (True, False):
+            datafit = squared_datafit(X, y, geometry, use_gram=use_gram)
+            alpha = gcv_alpha(datafit, n)
+            assert gcv(alpha) <= 1.05 * best
+
+
+def test_default_relu_network_on_collinear_curves_matches_ridge():
+    """The failure that motivated the defaults: smooth collinear curves,
+    standardized per position, the target in user units; a ReLU CNN with only
+    its geometry given used to start at 10^3 times the target variance and to
+    end worse than the mean."""
+    rng = np.random.default_rng(0)
+    X, y, _ = _spectra(344, rng, length=100)
+    y = 18.0 + 12.7 * (y - y.mean()) / y.std()
+    X = (X - X[:172].mean(axis=0)) / X[:172].std(axis=0)
+    train, test = slice(0, 172), slice(172, None)
+    ridge = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(X[train], y[train])
+    ridge_rmse = np.sqrt(np.mean((ridge.predict(X[test]) - y[test]) ** 2))
+    for geometry in [(5, 4, 5), (11, 4, 10), (5, 8, 2)]:
+        kernel_size, n_kernels, pool_size = geometry
+        est = CNNRegressor(kernel_size=kernel_size, n_kernels=n_kernels,
+                           pool_size=pool_size, activation="relu",
+                           random_state=0).fit(X[train], y[train])
+        assert est.loss_curve_[0] < 0.5  # below the mean's, on the scaled target
+        train_rmse = np.sqrt(np.mean((est.predict(X[train]) - y[train]) ** 2))
+        test_rmse = np.sqrt(np.mean((est.predict(X[test]) - y[test]) ** 2))
+        assert train_rmse < 0.5 * y[train].std()
+        assert test_rmse < 1.3 * ridge_rmse, geometry
+
+
+def test_adam_defaults_do_not_oscillate_on_a_full_batch():
+    rng = np.random.default_rng(0)
+    X, y, _ = _spectra(172, rng, length=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = CNNRegressor(kernel_size=5, n_kernels=4, pool_size=5,
+                           activation="relu", solver="adam", max_iter=40,
+                           random_state=0).fit(X, 18.0 + 12.7 * y)
+    curve = np.asarray(est.loss_curve_)
+    assert np.all(np.diff(curve) <= 1e-9 * curve[:-1])
