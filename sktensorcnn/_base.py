@@ -685,15 +685,15 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         K, P, n_out = self.n_kernels_, geometry.n_cells, self._n_out
         rows = head_rows(len(y), K * P, rng)
         X_rows = X[rows]
+        weights = sample_weight[rows] / sample_weight[rows].sum()
         stacked = kernel_param.to_tensor(kernel_params)
         factors = normalize_kernels(X_rows, _kernel_layout(stacked, geometry),
-                                    geometry)
+                                    geometry, weights)
         kernel_params = self._scale_kernels(kernel_params, factors)
         H = pooled_activations(
             X_rows, _kernel_layout(kernel_param.to_tensor(kernel_params), geometry),
             geometry, self.activation,
         ).reshape(len(rows), K * P)
-        weights = sample_weight[rows] / sample_weight[rows].sum()
         fc, intercept = fit_head(
             H, y[rows], weights, loss=self._loss(), n_out=n_out, alpha=alpha,
             fit_intercept=self.fit_intercept,

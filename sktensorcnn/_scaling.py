@@ -42,11 +42,12 @@ class DataScaling:
     @classmethod
     def from_data(cls, X, y, sample_weight, *, scale_targets: bool,
                   fit_intercept: bool) -> DataScaling:
-        """Scales of the training data (``scale_targets`` for regressors)."""
-        x_scale = _root_mean_square(X)
+        """Scales of the training data (``scale_targets`` for regressors),
+        weighted so that integer weights act as repeated samples."""
+        weights = sample_weight / sample_weight.sum()
+        x_scale = _root_mean_square(X, weights)
         if not scale_targets:
             return cls(x_scale=x_scale)
-        weights = sample_weight / sample_weight.sum()
         offset = float(weights @ y) if fit_intercept else 0.0
         spread = float(np.sqrt(weights @ (y - offset) ** 2))
         return cls(x_scale, offset, spread if spread > 0 else 1.0)
@@ -77,12 +78,16 @@ class DataScaling:
                 (intercept - self.y_offset) / self.y_scale]
 
 
-def _root_mean_square(X: np.ndarray, chunk: int = 1024) -> float:
-    """Root mean square of all entries, accumulated in float64 by chunks of
-    samples (no float64 copy of a float32 ``X``)."""
+def _root_mean_square(X: np.ndarray, weights: np.ndarray,
+                      chunk: int = 1024) -> float:
+    """Weighted root mean square of the entries (``weights`` summing to one),
+    accumulated in float64 by chunks of samples (no float64 copy of a float32
+    ``X``)."""
     total = 0.0
     for start in range(0, X.shape[0], chunk):
         block = np.asarray(X[start:start + chunk], dtype=np.float64)
-        total += float(np.vdot(block, block))
-    rms = float(np.sqrt(total / max(X.size, 1)))
+        block = block.reshape(block.shape[0], -1)
+        total += float(weights[start:start + chunk] @ np.einsum("ij,ij->i", block,
+                                                                 block))
+    rms = float(np.sqrt(total / max(X[0].size, 1)))
     return rms if rms > 0 and np.isfinite(rms) else 1.0

@@ -42,12 +42,13 @@ def head_rows(n: int, n_head_features: int, rng) -> np.ndarray:
     return np.sort(rng.choice(n, size=limit, replace=False))
 
 
-def normalize_kernels(X, kernels_, geometry) -> np.ndarray:
+def normalize_kernels(X, kernels_, geometry, weights) -> np.ndarray:
     """Per-kernel factors ``c_k`` giving ``c_k A_k`` convolution outputs of unit
-    root mean square on ``X``; kernels whose outputs vanish keep factor 1."""
+    root mean square on ``X`` (samples weighted by ``weights``, summing to one);
+    kernels whose outputs vanish keep factor 1."""
     conv = pooled_activations(X, kernels_, geometry, "identity", pool=False)
-    rms = np.sqrt(np.mean(conv.reshape(conv.shape[0], conv.shape[1], -1) ** 2,
-                          axis=(0, 2)))
+    squares = np.mean(conv.reshape(conv.shape[0], conv.shape[1], -1) ** 2, axis=2)
+    rms = np.sqrt(weights @ squares)
     return np.where(rms > 1e-12 * max(rms.max(), 1e-300), 1.0 / np.where(
         rms > 0, rms, 1.0), 1.0)
 

@@ -84,8 +84,10 @@ def test_pgd_on_the_structure_reaches_the_als_fit(make):
     rng = np.random.default_rng(1)
     kernel = np.outer(rng.standard_normal(3), rng.standard_normal(3))[None]
     X, y = _teacher_data(kernel, rng.standard_normal((1, 3, 3)), 400, rng)
-    est = make().set_params(max_iter=3000, tol=1e-15).fit(X, y)
-    als = make().set_params(solver="als", tol=1e-15, max_iter=2000).fit(X, y)
+    # no ridge on either: the constraint set alone, as in the papers
+    est = make().set_params(max_iter=3000, tol=1e-15, alpha=0.0).fit(X, y)
+    als = make().set_params(solver="als", tol=1e-15, max_iter=2000,
+                            alpha=0.0).fit(X, y)
     assert est.constraint_ == est._structure_constraint
     # SVD is the exact projection: the same optimum; HOSVD and CP-ALS are
     # quasi-projections, whose fixed points are near it
