@@ -37,7 +37,7 @@ from sklearn.utils.validation import (
 
 from . import kernels
 from ._constrained import CONSTRAINTS, KERNEL_ENTRY_CONSTRAINTS, ConstrainedFitMixin
-from ._scaling import DataScaling
+from ._scaling import DataScaling, input_shift_and_scale
 from ._starts import fit_head, head_rows, normalize_kernels
 from .activations import ACTIVATIONS
 from .datafits import (
@@ -47,7 +47,7 @@ from .datafits import (
     ridge_statistics,
     squared_datafit,
 )
-from .features import features_to_input_space
+from .features import conv_pool_features, features_to_input_space
 from .geometry import LAYER_PARAMETER_CONSTRAINTS, ConvPoolGeometry
 from .kernel_structures import _kernel_layout, _stacked_layout
 from .network import (
@@ -517,9 +517,15 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         intercepts, the outputs ``Z W + b`` computed from the features."""
         n_out = self._n_out
         parametrization = self._make_parametrization(geometry, n_out)
+        fit_intercept = self.fit_intercept
+        # centered, unit-scale inputs (see input_shift_and_scale): L-BFGS is
+        # well conditioned on raw pixel or reflectance values too, and alpha
+        # acts on a standardized problem, as for the network fits
+        shift, scale = input_shift_and_scale(X, sample_weight, fit_intercept)
+        X = (X - X.dtype.type(shift)) * X.dtype.type(1.0 / scale)
         datafit = FeatureLoss(X, y, geometry, sample_weight, loss=self._loss(),
                               n_out=n_out)
-        alpha, fit_intercept = self._penalty(sample_weight), self.fit_intercept
+        alpha = self._penalty(sample_weight)
 
         def objective(current):
             params, b = current[:-1], current[-1]
@@ -534,27 +540,36 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         b0 = self._initial_intercept(y, sample_weight)
         result = None
         for params in self._loss_starts(X, y, sample_weight, parametrization,
-                                        geometry, rng, alpha):
+                                        geometry, rng, alpha, scale):
             candidate = minimize_lbfgs(objective, [*params, b0.copy()],
                                        max_iter=self._iterations(), tol=self.tol,
                                        verbose=self.verbose)
             if result is None or candidate.objective < result.objective:
                 result = candidate
-        params, b = result.params[:-1], result.params[-1]
+        params, b = list(result.params[:-1]), result.params[-1]
+        params[-1] = params[-1] / scale  # W is multilinear in its factors
+        if shift:
+            constant = np.full((1, *X.shape[1:]), shift)
+            z_shift = conv_pool_features(constant, geometry).reshape(-1)
+            W = parametrization.to_tensor(params).reshape(-1, n_out)
+            b = b - z_shift @ W
         result.params = params
         self._set_linear(params, b, parametrization, geometry)
         return result
 
     def _loss_starts(self, X, y, sample_weight, parametrization, geometry, rng,
-                     alpha=0.0):
+                     alpha=0.0, scale=1.0):
         """Starts of :meth:`_fit_linear_loss`, as :meth:`_starts`: a previous fit
         (``warm_start``); else the least squares fit of the task's indicator
         targets truncated to the ranks (when ``L P`` allows a Gram matrix), then
-        random starts; ``n_init='auto'`` is 1."""
+        random starts; ``n_init='auto'`` is 1.  ``scale``: the input scale of
+        the fit (a previous fit is in the data's units)."""
         previous = getattr(self, "_weight_params", None)
         if self.warm_start and previous is not None:
             if [p.shape for p in previous] == parametrization.param_shapes:
-                yield [p.copy() for p in previous]
+                params = [p.copy() for p in previous]
+                params[-1] = params[-1] * scale
+                yield params
                 return
         n_init = 1 if self.n_init == "auto" else self.n_init
         start = 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DataScaling"]
+__all__ = ["DataScaling", "input_shift_and_scale"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,29 @@ class DataScaling:
         kernel_params[-1] = kernel_params[-1] * self.x_scale
         return [*kernel_params, fc / self.y_scale,
                 (intercept - self.y_offset) / self.y_scale]
+
+
+def input_shift_and_scale(X: np.ndarray, sample_weight: np.ndarray,
+                          center: bool) -> tuple[float, float]:
+    """Weighted mean of the entries of ``X`` (zero unless ``center``) and the
+    root mean square of their deviations from it.
+
+    The linear fits of the classifiers run on ``(X - shift) / scale``: with the
+    identity activation the network is linear, so a constant shift of every
+    input entry moves each output by a constant that the intercept absorbs, and
+    the fitted network maps back exactly (``coef / scale``, the intercept less
+    the outputs of the constant input ``shift``).
+    """
+    weights = sample_weight / sample_weight.sum()
+    shift = 0.0
+    if center:
+        for start in range(0, X.shape[0], 1024):
+            block = np.asarray(X[start:start + 1024], dtype=np.float64)
+            shift += float(weights[start:start + 1024]
+                           @ block.reshape(block.shape[0], -1).mean(axis=1))
+    mean_square = _root_mean_square(X, weights) ** 2 - shift**2
+    scale = float(np.sqrt(max(mean_square, 0.0)))
+    return shift, scale if scale > 0 and np.isfinite(scale) else 1.0
 
 
 def _root_mean_square(X: np.ndarray, weights: np.ndarray,

@@ -198,3 +198,22 @@ def test_adam_defaults_do_not_oscillate_on_a_full_batch():
                            random_state=0).fit(X, 18.0 + 12.7 * y)
     curve = np.asarray(est.loss_curve_)
     assert np.all(np.diff(curve) <= 1e-9 * curve[:-1])
+
+
+def test_linear_classifier_is_equivariant_to_shifted_and_scaled_inputs():
+    """The logistic fits of the identity network run on centered, unit-scale
+    inputs: raw values (pixels 0..255, reflectances in the thousands) give the
+    same classifier as standardized ones, mapped back exactly."""
+    rng = np.random.default_rng(0)
+    X, _, heights = _spectra(120, rng)
+    labels = (heights[:, 0] > heights[:, 1]).astype(int) + (heights[:, 2] > 0.5)
+    params = dict(kernel_size=5, n_kernels=2, pool_size=4, max_iter=20,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        unit = CNNClassifier(**params).fit(X, labels)
+        raw = CNNClassifier(**params).fit(4000.0 + 900.0 * X, labels)
+    np.testing.assert_allclose(raw.decision_function(4000.0 + 900.0 * X),
+                               unit.decision_function(X), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(900.0 * raw.coef_, unit.coef_, rtol=1e-8,
+                               atol=1e-10)
