@@ -70,8 +70,8 @@ SETTINGS = {
     # 60k samples: Adam by mini-batches from a random start (the spectral start
     # is a linear fit on 60k x 36,000 features); no grid
     "fashion_mnist": Setting(5, 2, 32, (), dict(
-        solver="adam", init="random", batch_size=128, learning_rate_init=2e-3,
-        max_iter=15, early_stopping=True, n_iter_no_change=3)),
+        solver="adam", init="random", batch_size=64, learning_rate_init=1e-3,
+        max_iter=20)),
     # 5,848 patches of 5,000 values: no grid (24 network fits take an hour)
     "indian_pines": Setting(3, 3, 8, ()),
     "covid_serology": Setting((3, 3), 2, 4, ((2, 2), (3, 3))),
