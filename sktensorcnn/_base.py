@@ -38,7 +38,7 @@ from sklearn.utils.validation import (
 from . import kernels
 from ._constrained import CONSTRAINTS, KERNEL_ENTRY_CONSTRAINTS, ConstrainedFitMixin
 from ._scaling import DataScaling, input_shift_and_scale
-from ._starts import fit_head, head_rows, normalize_kernels
+from ._starts import fit_head, head_rows, normalize_kernels, spectral_rows
 from .activations import ACTIVATIONS
 from .datafits import (
     FeatureLoss,
@@ -666,8 +666,13 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         return starts[int(np.argmin(np.where(allowed, values, np.inf)))]
 
     def _spectral_kernels(self, X, y, sample_weight, geometry, rng):
-        """Kernels of the fitted linear network, with a little noise to break
-        the symmetry of kernels that the linear fit leaves at zero."""
+        """Kernels of the fitted linear network (on at most
+        :data:`~sktensorcnn._starts.SPECTRAL_MAX_SAMPLES` samples), with a
+        little noise to break the symmetry of kernels that the linear fit
+        leaves at zero."""
+        rows = spectral_rows(len(y), rng)
+        if len(rows) < len(y):
+            X, y, sample_weight = X[rows], y[rows], sample_weight[rows]
         linear = clone(self).set_params(
             activation="identity", solver="auto", warm_start=False, verbose=0,
             constraint=None, sparsity=None, radius=None,

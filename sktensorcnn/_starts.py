@@ -26,10 +26,23 @@ from scipy.optimize import minimize
 from .losses import loss_and_gradient
 from .network import pooled_activations
 
-__all__ = ["fit_head", "head_rows", "normalize_kernels"]
+__all__ = ["fit_head", "head_rows", "normalize_kernels", "spectral_rows"]
 
 #: Largest ``rows * K * P`` of the pooled activations a start computes (64 MiB).
 HEAD_MAX_ENTRIES = 1 << 23
+
+#: Most samples the linear fit behind a spectral start sees: its kernels are
+#: one candidate among others, and on 60,000 images the full linear fit would
+#: cost more than the network's training.
+SPECTRAL_MAX_SAMPLES = 8192
+
+
+def spectral_rows(n: int, rng) -> np.ndarray:
+    """Rows of the linear fit behind a spectral start: all, or a random
+    subsample of :data:`SPECTRAL_MAX_SAMPLES`."""
+    if n <= SPECTRAL_MAX_SAMPLES:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=SPECTRAL_MAX_SAMPLES, replace=False))
 
 
 def head_rows(n: int, n_head_features: int, rng) -> np.ndarray:
