@@ -90,7 +90,11 @@ def _check_forward_and_gradients(geometry, seed, activation, loss):
             values.append(f(*args))
         fd = (values[0] - values[1]) / (2 * eps)
         scale = np.linalg.norm(grad) * np.linalg.norm(direction) + 1e-8
-        assert abs(fd - np.sum(grad * direction)) <= 1e-5 * scale
+        # each loss value carries ~eps_machine * |output| of rounding (softplus(f)
+        # - y f cancels for confident outputs), which the central difference
+        # divides by 2 eps: a floor for gradients that nearly vanish
+        rounding = 1e-9 * (1.0 + np.abs(ref).max())
+        assert abs(fd - np.sum(grad * direction)) <= 1e-5 * scale + rounding
 
 
 def test_activation_codes():
