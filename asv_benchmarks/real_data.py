@@ -37,6 +37,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +54,12 @@ __all__ = [
     "RealDataset",
     "fetch_sktime_ts_files",
     "indian_pines_split_map",
-    "load_acsf1",
-    "load_arrowhead",
-    "load_covid3month",
     "load_covid_serology",
     "load_digits_split",
     "load_fashion_mnist",
     "load_indian_pines_patches",
     "load_indian_pines_spectra",
-    "load_italy_power_demand",
-    "load_japanese_vowels",
-    "load_osuleaf",
+    "load_ts_dataset",
     "patch_mean_spectra",
     "read_idx",
     "read_ts",
@@ -898,104 +894,30 @@ def _load_ts(name: str, data_home: str | os.PathLike | None) -> RealDataset:
     )
 
 
-def load_japanese_vowels(data_home: str | os.PathLike | None = None) -> RealDataset:
-    """JapaneseVowels (UEA), 12 channels padded to 29 frames.
+def load_ts_dataset(name: str,
+                    data_home: str | os.PathLike | None = None) -> RealDataset:
+    """One of the UCR / UEA sets of :data:`TS_DATASETS` by registry name
+    (``'japanese_vowels'``, ``'arrowhead'``, ``'italy_power_demand'``,
+    ``'osuleaf'``, ``'acsf1'``, ``'covid3month'``), official split.
 
     Parameters
     ----------
+    name : str
     data_home : str or path-like, optional
         Folder of the ``.ts`` files, default :func:`ts_data_home`.
 
     Returns
     -------
     RealDataset
-        ``X`` of shape ``(n, 12, 29)``, ``channel_axis=1``; speakers 1..9.
-        Utterances last 7..29 frames; shorter ones repeat their last frame.
+        Univariate sets as ``(n, length)`` with ``channel_axis=None``;
+        JapaneseVowels as ``(n, 12, 29)`` with ``channel_axis=1`` (shorter
+        utterances padded by repeating their last frame); Covid3Month with a
+        float target.
     """
-    return _load_ts("japanese_vowels", data_home)
-
-
-def load_arrowhead(data_home: str | os.PathLike | None = None) -> RealDataset:
-    """ArrowHead (UCR), univariate, length 251.
-
-    Parameters
-    ----------
-    data_home : str or path-like, optional
-        Folder of the ``.ts`` files, default :func:`ts_data_home`.
-
-    Returns
-    -------
-    RealDataset
-        ``X`` of shape ``(n, 251)``, ``channel_axis=None``; labels 0..2.
-    """
-    return _load_ts("arrowhead", data_home)
-
-
-def load_italy_power_demand(
-    data_home: str | os.PathLike | None = None,
-) -> RealDataset:
-    """ItalyPowerDemand (UCR), univariate, length 24.
-
-    Parameters
-    ----------
-    data_home : str or path-like, optional
-        Folder of the ``.ts`` files, default :func:`ts_data_home`.
-
-    Returns
-    -------
-    RealDataset
-        ``X`` of shape ``(n, 24)``, ``channel_axis=None``; labels 1, 2.
-    """
-    return _load_ts("italy_power_demand", data_home)
-
-
-def load_osuleaf(data_home: str | os.PathLike | None = None) -> RealDataset:
-    """OSULeaf (UCR), univariate, length 427.
-
-    Parameters
-    ----------
-    data_home : str or path-like, optional
-        Folder of the ``.ts`` files, default :func:`ts_data_home`.
-
-    Returns
-    -------
-    RealDataset
-        ``X`` of shape ``(n, 427)``, ``channel_axis=None``; labels 1..6.
-    """
-    return _load_ts("osuleaf", data_home)
-
-
-def load_acsf1(data_home: str | os.PathLike | None = None) -> RealDataset:
-    """ACSF1 (UCR), univariate, length 1460.
-
-    Parameters
-    ----------
-    data_home : str or path-like, optional
-        Folder of the ``.ts`` files, default :func:`ts_data_home`.
-
-    Returns
-    -------
-    RealDataset
-        ``X`` of shape ``(n, 1460)``, ``channel_axis=None``; labels 0..9.
-    """
-    return _load_ts("acsf1", data_home)
-
-
-def load_covid3month(data_home: str | os.PathLike | None = None) -> RealDataset:
-    """Covid3Month (Monash/UEA extrinsic regression), univariate, length 84.
-
-    Parameters
-    ----------
-    data_home : str or path-like, optional
-        Folder of the ``.ts`` files, default :func:`ts_data_home`.
-
-    Returns
-    -------
-    RealDataset
-        ``X`` of shape ``(n, 84)``, raw daily case counts (heavy-tailed, not
-        normalized), ``channel_axis=None``; float target (death rate, 0..~0.2).
-    """
-    return _load_ts("covid3month", data_home)
+    if name not in _TS_META:
+        raise ValueError(f"unknown .ts data set {name!r}; use one of "
+                         f"{sorted(_TS_META)}.")
+    return _load_ts(name, data_home)
 
 
 #: Registry name -> loader with its default arguments.
@@ -1004,12 +926,12 @@ DATASETS: dict[str, Callable[[], RealDataset]] = {
     "fashion_mnist": load_fashion_mnist,
     "indian_pines": load_indian_pines_patches,
     "covid_serology": load_covid_serology,
-    "japanese_vowels": load_japanese_vowels,
-    "arrowhead": load_arrowhead,
-    "italy_power_demand": load_italy_power_demand,
-    "osuleaf": load_osuleaf,
-    "acsf1": load_acsf1,
-    "covid3month": load_covid3month,
+    "japanese_vowels": partial(load_ts_dataset, "japanese_vowels"),
+    "arrowhead": partial(load_ts_dataset, "arrowhead"),
+    "italy_power_demand": partial(load_ts_dataset, "italy_power_demand"),
+    "osuleaf": partial(load_ts_dataset, "osuleaf"),
+    "acsf1": partial(load_ts_dataset, "acsf1"),
+    "covid3month": partial(load_ts_dataset, "covid3month"),
 }
 
 
