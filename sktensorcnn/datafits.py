@@ -144,6 +144,9 @@ def squared_datafit(
 
 #: Largest side of the eigendecomposition behind :func:`gcv_alpha`.
 GCV_MAX_SIZE = 4096
+#: Most multiply-adds :func:`gcv_alpha` spends forming the smaller Gram matrix
+#: of features kept in memory (about ten seconds on two cores).
+GCV_MAX_MACS = 10**11
 
 
 def gcv_alpha(datafit: GramSquared | FeatureSquared, n_samples: int,
@@ -159,8 +162,8 @@ def gcv_alpha(datafit: GramSquared | FeatureSquared, n_samples: int,
     rotation-invariant form of leave-one-out, computed here from the sufficient
     statistics or from the smaller side of the features.  The grid spans
     ``1e-6`` to ``1e2`` times the mean eigenvalue.  ``None`` when neither side
-    has at most :data:`GCV_MAX_SIZE` entries (a direct eigendecomposition would
-    dominate the fit).
+    has at most :data:`GCV_MAX_SIZE` entries, or forming its Gram matrix would
+    take more than :data:`GCV_MAX_MACS` (either would dominate the fit).
     """
     if isinstance(datafit, GramSquared):
         e, U = np.linalg.eigh(datafit.gram)
@@ -170,6 +173,9 @@ def gcv_alpha(datafit: GramSquared | FeatureSquared, n_samples: int,
     else:
         Z, s = datafit.features, datafit.weights
         root = np.sqrt(s)[:, None]
+        n, F = Z.shape
+        if n * F * min(n, F) > GCV_MAX_MACS:
+            return None
         if Z.shape[1] <= min(GCV_MAX_SIZE, Z.shape[0]):
             Zs = (Z * root).astype(np.float64)
             e, U = np.linalg.eigh(Zs.T @ Zs)
