@@ -11,7 +11,7 @@ CUDA ``ConvNd`` + ``AvgPoolNd`` + ``Linear`` when torch with CUDA is installed):
   against ``device='cuda'`` (seconds), and the largest difference of their
   predictions.
 
-Problems: S1 of seed 000 (tiny samples, many of them) and a 32^3 volume with 16
+Problems: S1 of [Compressed CNNs] (tiny samples, many of them) and a 32^3 volume with 16
 kernels.  Run ``python asv_benchmarks/gpu_benchmark.py [--quick]``; it needs
 ``pip install 'sktensorcnn[cuda]'`` and an NVIDIA driver.  Without a GPU it says
 so and exits.

@@ -2,7 +2,7 @@
 Projected gradient descent with sparsity and convolutional constraints
 ======================================================================
 
-Seed 003, Section 5: one hidden layer ``y = o^T relu(W x)`` with ``o`` all ones.
+[Compact nets], Section 5: one hidden layer ``y = o^T relu(W x)`` with ``o`` all ones.
 Here a hidden unit is a kernel that covers the whole input (``kernel_size = p``,
 ``pool_size = 1``), so the hidden layer is ``K = h`` kernels.
 
@@ -15,7 +15,7 @@ Here a hidden unit is a kernel that covers the whole input (``kernel_size = p``,
   standing for ``o``) against a fully-connected hidden layer of ``kr = 48``
   units.
 
-The score is seed 003's normalized test error ``var[y - y_hat] / var[y]``.  The
+The score is [Compact nets]'s normalized test error ``var[y - y_hat] / var[y]``.  The
 networks start at random (He scaling), as in the paper's Figure 2, n from 200 to
 2000; a spectral start (the fitted linear network) is shown for the CNN.  The
 paper's curves average 20 trials and 2000 iterations: run with ``--full`` (or

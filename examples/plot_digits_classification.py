@@ -7,7 +7,7 @@ stratification.  We compare CNN classifiers -- identity against ReLU activation,
 dense against Tucker and CP kernels, several numbers of kernels -- with
 ``LogisticRegression`` on the 64 flattened pixels: held-out accuracy, number of
 parameters and fit time.  The kernels are shared by the ten classes; each class
-has its own fully-connected weights on the pooled maps (seed 000, App. A.4).
+has its own fully-connected weights on the pooled maps ([Compressed CNNs], App. A.4).
 """
 
 # %%

@@ -2,7 +2,7 @@
 Choosing the ranks of a Tucker CNN
 ==================================
 
-Data come from seed 000's T1 teacher: 10x10x8 volumes, two 5x5x3 kernels whose
+Data come from [Compressed CNNs]'s T1 teacher: 10x10x8 volumes, two 5x5x3 kernels whose
 stack has Tucker ranks (2, 2, 2, 1).  Four ways to choose the ranks, in a pipeline
 with a tensor-aware scaler:
 
@@ -11,8 +11,8 @@ with a tensor-aware scaler:
 * :class:`~sktensorcnn.model_selection.RankPathCV`: the same cross-validation
   along a path, sharing each fold's sufficient statistics and warm-starting each
   candidate from the previous one;
-* BIC with seed 000's model complexity ``d_M``, one fit per candidate;
-* the energy of the unconstrained fit's truncated HOSVD (seed 004), one fit.
+* BIC with [Compressed CNNs]'s model complexity ``d_M``, one fit per candidate;
+* the energy of the unconstrained fit's truncated HOSVD ([Rank reduction]), one fit.
 """
 
 # %%

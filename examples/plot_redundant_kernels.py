@@ -2,7 +2,7 @@
 Redundant kernels: CP rank R fixed, K growing
 =============================================
 
-Seed 000, App. A.5.1: the stacked kernels have CP rank ``R`` with orthonormal
+[Compressed CNNs], App. A.5.1: the stacked kernels have CP rank ``R`` with orthonormal
 factors, split into ``K >= R`` kernels with standard normal FC weights; ``W`` is
 normalized to unit Frobenius norm.  The paper trains the network of ``K`` kernels
 by gradient descent and finds the estimation error growing with ``K``: the

@@ -2,7 +2,7 @@
 Estimation error against sqrt(d_M / n)
 ======================================
 
-Seed 000, Section 4.1: for the dense settings S1-S4 of Table 1 (independent
+[Compressed CNNs], Section 4.1: for the dense settings S1-S4 of Table 1 (independent
 inputs, and time-dependent inputs from a stationary VAR(1) process) and the Tucker
 settings T1-T4, the sample sizes ``n`` are chosen so that ``sqrt(d_M / n)`` is
 equally spaced in ``[0.15, 0.60]``; for each ``n`` the estimation error

@@ -2,7 +2,8 @@
 Tucker CNN regression on 3-D volumes
 ====================================
 
-Data are drawn from a teacher CNN of seed 000's Table 1 (setting T1: 10x10x8 volumes,
+Data are drawn from a teacher CNN of [Compressed CNNs]'s Table 1 (setting T1: 10x10x8
+volumes,
 5x5x3 kernels whose stack has Tucker ranks (2, 2, 2, 1), 3x3x3 average pooling).  We
 fit a Tucker, a CP and a dense CNN, and a ridge regression on the flattened voxels,
 and compare held-out R^2, the error of the input-space weight, the parameter count

@@ -630,7 +630,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         ``(n_out,)``, on the data as the fit sees them (``scaling``).
 
         ``warm_start``: the previous network.  Otherwise candidate kernels (with
-        ``init='spectral'`` the fitted linear network's kernels, seed 003: the
+        ``init='spectral'`` the fitted linear network's kernels, [Compact nets]: the
         starting point matters; always kernels drawn at random), each rescaled
         to unit pre-activations and given the best FC layer for it (see
         :mod:`sktensorcnn._starts`), and the trivial model (FC weights zero);
@@ -1069,7 +1069,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         kernels.
 
         Predictions depend on the kernels' output factor ``H`` ``(K, R)`` only
-        through ``B H`` (seed 000, Corollary 1): the ``R`` core (or rank-one)
+        through ``B H`` ([Compressed CNNs], Corollary 1): the ``R`` core (or rank-one)
         kernels with FC weights ``sum_k H[k, r] B_k`` give the same network,
         exactly, when the activation is the identity.  ``K / R`` is reported as
         ``expansion_ratio_``.
@@ -1119,7 +1119,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
 
     @property
     def expansion_ratio_(self) -> float:
-        """``K / R``: kernels per unit of output rank (seed 000's ``t``); above 1
+        """``K / R``: kernels per unit of output rank ([Compressed CNNs]'s ``t``);
+        above 1
         the extra kernels are redundant (see :meth:`compact`)."""
         check_is_fitted(self)
         if not hasattr(self, "_output_factor"):

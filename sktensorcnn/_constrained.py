@@ -1,20 +1,20 @@
-"""Constrained training: projected gradient descent (seed 003) and low-rank
-descent with rank reduction (seed 004), and the covering dimension of the kernel
-constraint (seed 003, Table 1).
+"""Constrained training: projected gradient descent ([Compact nets]) and low-rank
+descent with rank reduction ([Rank reduction]), and the covering dimension of the kernel
+constraint ([Compact nets], Table 1).
 
 What is projected
 -----------------
 * The estimator's own structure (``constraint=None``: ``'rank'`` for dense
   kernels, ``'tucker'``, ``'cp'``) with the identity activation: the composite
   weight ``W`` ``(l..., [C], P * n_out)`` of the linear network, the convex data
-  term of seed 000's low-rank regression: truncated SVD of its ``L x P n_out``
+  term of [Compressed CNNs]'s low-rank regression: truncated SVD of its ``L x P n_out``
   view (rank ``n_kernels``), truncated HOSVD (``ranks``), CP-ALS (``rank``).
 * Otherwise (any other activation, or the kernel-entry constraints ``'sparse'``,
   ``'l1'``, ``'nuclear'`` of dense estimators): the stacked kernels ``A``
-  ``(l..., [C], K)`` of the network, seed 003's hidden-layer weight; the FC
+  ``(l..., [C], K)`` of the network, [Compact nets]'s hidden-layer weight; the FC
   weights and intercepts take plain gradient steps.  ``'rank'`` is then the
   network itself (``K`` kernels: nothing to project).  For the norm balls each
-  kernel's FC weights are kept at unit norm (``o`` is fixed in seed 003):
+  kernel's FC weights are kept at unit norm (``o`` is fixed in [Compact nets]):
   otherwise the FC layer absorbs the kernels' scale and the radius bounds
   nothing.
 """
@@ -53,7 +53,7 @@ _STRUCTURE_NAMES = {"rank": "dense", "tucker": "Tucker", "cp": "CP"}
 
 def covering_dimension(constraint: str, stacked: np.ndarray, *, ranks=None,
                        rank=None) -> float:
-    """Covering dimension of the kernel constraint (seed 003, Table 1).
+    """Covering dimension of the kernel constraint ([Compact nets], Table 1).
 
     Parameters
     ----------
@@ -158,7 +158,7 @@ class ConstrainedFitMixin:
 
     @property
     def covering_dimension_(self) -> float:
-        """Covering dimension of the fitted kernels' constraint set (seed 003,
+        """Covering dimension of the fitted kernels' constraint set ([Compact nets],
         Table 1; see :func:`covering_dimension`): the sample size PGD needs
         scales with it."""
         from sklearn.utils.validation import check_is_fitted
@@ -251,7 +251,7 @@ class ConstrainedFitMixin:
             A, fc = A * norms, fc / norms[None, :, None]
             project_fc = _unit_fc
         self._sparsity = self.sparsity if self.sparsity is not None else max(
-            1, math.ceil(0.1 * A.size))  # seed 003's s = p / 10 per kernel
+            1, math.ceil(0.1 * A.size))  # [Compact nets]'s s = p / 10 per kernel
         if self.radius is not None:
             self._radius = self.radius
         elif constraint == "l1":

@@ -35,12 +35,12 @@ COMMON_PARAMS_DOC = """
         ``'lbfgs'``: scipy's L-BFGS-B on all factors with analytic gradients
         (full batch).  ``'gd'``: full-batch gradient descent with momentum, as in
         the papers' experiments.  ``'adam'``: mini-batch Adam.
-        ``'pgd'``: projected gradient descent (seed 003) onto ``constraint``,
+        ``'pgd'``: projected gradient descent ([Compact nets]) onto ``constraint``,
         backtracking step; with the identity activation and the estimator's own
         structure it runs on the composite weight ``W`` of the conv-pool features
         (truncated SVD / HOSVD / CP-ALS after each step), otherwise on the stacked
         kernels of the network, the FC layer unconstrained.
-        ``'lrd'``: Tucker estimators only, seed 004's low-rank update with rank
+        ``'lrd'``: Tucker estimators only, [Rank reduction]'s low-rank update with rank
         reduction: a full gradient step, compression to the smallest Tucker ranks
         keeping ``energy`` (``ranks`` are the caps), a step on the factors; the
         ranks it settles on are ``ranks_``, their history ``rank_history_``.
@@ -123,18 +123,18 @@ COMMON_PARAMS_DOC = """
         still fit.
     constraint : {'rank', 'tucker', 'cp', 'sparse', 'l1', 'nuclear'} or None, \
 default=None
-        Constraint set of ``solver='pgd'`` (seed 003).  ``None``: the estimator's
+        Constraint set of ``solver='pgd'`` ([Compact nets]).  ``None``: the estimator's
         own kernel structure (``'rank'``: ``W`` of rank ``<= n_kernels`` for dense
         kernels; ``'tucker'``; ``'cp'``).  Dense estimators also take constraints
         on the kernel entries: ``'sparse'`` (at most ``sparsity`` nonzero entries
         over all kernels, hard thresholding), ``'l1'`` (l1 ball of radius
         ``radius``), ``'nuclear'`` (nuclear-norm ball of the ``L x K`` kernel
         matrix: kernels near a low-dimensional subspace).  With the two norm balls
-        each kernel's FC weights are held at unit norm, as seed 003 fixes the
+        each kernel's FC weights are held at unit norm, as [Compact nets] fixes the
         output layer: otherwise the FC layer would absorb the kernels' scale.
     sparsity : int or None, default=None
         Nonzero kernel entries for ``constraint='sparse'``; ``None`` means 10% of
-        them (seed 003's ``s = p / 10``).
+        them ([Compact nets]'s ``s = p / 10``).
     radius : float or None, default=None
         Radius of the ``'l1'`` / ``'nuclear'`` ball; ``None`` means the norm of the
         starting kernels (the fitted linear network's, FC weights normalized), so
@@ -193,13 +193,13 @@ COMMON_ATTRS_DOC = """
         The kernel constraint in force: the structure's (``'rank'``, ``'tucker'``,
         ``'cp'``) or the ``constraint`` of a ``'pgd'`` fit.
     covering_dimension_ : float
-        Covering dimension of that constraint at the fitted kernels (seed 003,
+        Covering dimension of that constraint at the fitted kernels ([Compact nets],
         Table 1): ``K L`` for ``K`` dense kernels of ``L`` entries, ``s log(6 K L
         / s)`` for ``s`` nonzero entries, ``r (L + K - r)`` for a rank-``r`` kernel
         matrix, the dimension of the Tucker / CP set otherwise.  PGD needs a
         number of samples proportional to it.
     model_complexity_ : int
-        ``d_M`` of seed 000 (Theorems 1-2; with ``M`` classes ``P`` becomes
+        ``d_M`` of [Compressed CNNs] (Theorems 1-2; with ``M`` classes ``P`` becomes
         ``M P``, App. A.4): the dimension that sets the estimation error,
         ``||W_hat - W|| ~ sqrt(d_M / n)``.
 """

@@ -4,7 +4,7 @@ Each has a code used by the numba kernels (:func:`activation_code`) and a numpy
 reference (:data:`ACTIVATIONS`) used by tests and by anyone who wants to check the
 kernels.  ``'identity'`` is the theory's activation, with which the network is
 linear and is fitted on the conv-pool features; the smooth ones (tanh, sigmoid,
-softplus, squared ReLU) are those of seed 003's Assumption 1.
+softplus, squared ReLU) are those of [Compact nets]'s Assumption 1.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Classifiers: dense, Tucker and CP convolution -> pooling -> fully-connected nets.
 
-Binary: one output ``f``, the logistic loss (seed 000, eq. 24), ``P(classes_[1]) =
+Binary: one output ``f``, the logistic loss ([Compressed CNNs], eq. 24),
+``P(classes_[1]) =
 sigmoid(f)``.  ``M > 2`` classes: the kernels are shared and every class has its
-own FC weights ``B_{k,m}`` (seed 000, App. A.4), giving ``M`` outputs; the loss is
+own FC weights ``B_{k,m}`` ([Compressed CNNs], App. A.4), giving ``M`` outputs; the
+loss is
 the softmax cross-entropy (``multi_class='multinomial'``, the default) or the sum
 of ``M`` logistic losses, one class against the rest, as the seed describes
 (``'ovr'``).  With the identity activation the network is linear in the conv-pool
@@ -238,7 +240,7 @@ _CLASSIFIER_PARAMS_DOC = """
         ``n_samples / (n_classes * count(label))``.
     multi_class : {'multinomial', 'ovr'}, default='multinomial'
         With more than two classes: one softmax over the class outputs, or one
-        logistic loss per class against the rest (seed 000, App. A.4).  The
+        logistic loss per class against the rest ([Compressed CNNs], App. A.4).  The
         kernels are shared across classes either way.  Ignored for two classes.
 """
 

@@ -2,7 +2,8 @@
 scikit-learn's digits, and report.
 
 Run ``python -m sktensorcnn.demo`` (or ``sktensorcnn-demo``).  For each setting of
-seed 000, Table 1, data are drawn from a teacher network; each estimator is fitted
+[Compressed CNNs], Table 1, data are drawn from a teacher network; each estimator is
+fitted
 on a training set and scored on a held-out set.  Printed per fit: held-out R^2, the
 relative estimation error of the network's weight in input space
 ``||coef_ - W_X|| / ||W_X||`` (always identifiable, unlike ``W`` itself when
@@ -142,12 +143,12 @@ def main(argv=None) -> None:
                         default=["S1", "S2", "S3", "S4", "T1", "T3"])
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
-    print("sktensorcnn: linear CNNs fitted on data from seed 000's teacher networks "
-          "(Table 1)\n")
+    print("sktensorcnn: linear CNNs fitted on data from the teacher networks of "
+          "Table 1 of 'Rethinking Compressed CNNs from a Statistical Perspective'\n")
     run(args.settings, args.n_train, args.n_test, args.noise, args.random_state)
     print("\nW_X err: ||coef_ - W_X|| / ||W_X||, the estimation error of the weight "
-          "in input space;\nd_M: model complexity (seed 000, Thm 1-2). Fit times "
-          "include numba compilation on the first fit of a fresh install.")
+          "in input space;\nd_M: model complexity (Thm 1-2 of the same paper). "
+          "Fit times include numba compilation on the first fit of a fresh install.")
     print("\nsktensorcnn: classifiers on scikit-learn's digits (8x8, 10 classes, "
           "30% held out)\n")
     with warnings.catch_warnings():

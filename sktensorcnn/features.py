@@ -1,7 +1,7 @@
 """The conv-pool feature tensor ``Z`` and its adjoint.
 
 With identity activation a convolution -> average pooling -> fully-connected network
-is linear in its input (``../shared/DESIGN.md``, section 2)::
+is linear in its input (``docs/model.rst``)::
 
     y_hat_i = sum_k <pool(conv(X_i, A_k)), B_k> + b = <Z_i, W> + b,
     W = sum_k A_k (outer) B_k,
@@ -100,7 +100,7 @@ def features_to_input_space(W: np.ndarray, geometry: ConvPoolGeometry) -> np.nda
 
     This is the adjoint of :func:`conv_pool_features`:
     ``<conv_pool_features(X)[i], W> == <X[i], features_to_input_space(W)>``.
-    Computed once per fit with the positioning matrices (seed 000, eq. 4).
+    Computed once per fit with the positioning matrices ([Compressed CNNs], eq. 4).
 
     Parameters
     ----------

@@ -275,7 +275,8 @@ class ConvPoolGeometry:
         """Whether distinct weights ``W`` give distinct predictions.
 
         True when every positioning matrix ``UF_j`` (``d_j x l_j p_j``) has full
-        column rank.  Seed 000 (Sec. 2.2) says ``l_j p_j <= d_j`` suffices; it does
+        column rank.  [Compressed CNNs] (Sec. 2.2) says ``l_j p_j <= d_j`` suffices; it
+        does
         not: with a kernel longer than the pooling stride (in input steps), offset
         ``a`` in cell ``r + 1`` reads the same inputs as offset ``a + t s`` in cell
         ``r``, and the two columns coincide.  When False, some directions of ``W``

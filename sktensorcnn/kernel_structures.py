@@ -5,7 +5,7 @@ Each class here is a mixin that gives an estimator its kernel structure:
 * ``_make_parametrization``: the parametrization of the composite weight ``W``
   fitted on the conv-pool features when the network is linear, of shape
   ``(l_1, ..., l_N, [C], P * n_out)`` (outputs innermost: with ``M`` classes
-  ``W_m = sum_k A_k (outer) B_{k,m}`` shares the kernels, seed 000 App. A.4);
+  ``W_m = sum_k A_k (outer) B_{k,m}`` shares the kernels, [Compressed CNNs] App. A.4);
 * ``_make_kernel_parametrization``: the parametrization of the stacked kernels
   ``A_stack`` (shape ``(l_1, ..., l_N, [C], K)``) trained with any activation;
 * ``_linear_to_network``: the network (stacked-kernel parameters and FC weights

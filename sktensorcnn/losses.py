@@ -7,12 +7,13 @@ features; the numba kernels use the same losses by code
 (:func:`loss_code`, implemented in ``kernels/_cpu_pointwise.py``).
 
 * ``'squared'``: one output, ``1/2 (f - y)^2``;
-* ``'logistic'``: one output, ``y`` in {0, 1}, ``log(1 + e^f) - y f`` (seed 000,
+* ``'logistic'``: one output, ``y`` in {0, 1}, ``log(1 + e^f) - y f`` ([Compressed
+  CNNs],
   eq. 24);
 * ``'multinomial'``: one output per class, ``y`` the class index,
   ``logsumexp(f) - f_y`` (softmax cross-entropy);
 * ``'ovr'``: one output per class, ``y`` the class index, the sum of the
-  logistic losses of ``f_m`` for the targets ``[y == m]`` (seed 000, App. A.4).
+  logistic losses of ``f_m`` for the targets ``[y == m]`` ([Compressed CNNs], App. A.4).
 """
 
 from __future__ import annotations

@@ -9,14 +9,14 @@ Which to use:
   and fold; the path shares each fold's sufficient statistics across candidates
   and warm-starts each candidate from the previous one, so it is several times
   faster than the plain grid search on the linear models.
-* :func:`information_criterion` (AIC / BIC with ``d_M`` of seed 000 as the
+* :func:`information_criterion` (AIC / BIC with ``d_M`` of [Compressed CNNs] as the
   number of parameters): one fit per candidate on all the data.  BIC is
   consistent (picks the true ranks as ``n`` grows) when the model is right and
   the noise Gaussian; AIC favours prediction and tends to pick larger ranks.
   Prefer them when data are too few to hold any out, or fits too slow for CV.
 * :func:`energy_ranks` / :func:`suggest_ranks`: the smallest Tucker ranks keeping
   a share of the energy of the unconstrained (ridge) fit's weight, mode by mode
-  (seed 004's rank reduction).  One linear fit in all; needs ``n`` well above
+  ([Rank reduction]'s rank reduction).  One linear fit in all; needs ``n`` well above
   ``L P`` for the unconstrained fit to be stable.  A quick upper bound or a start
   for a path, not a final answer: noise spreads energy over all ranks.
 """
@@ -49,7 +49,7 @@ def information_criterion(estimator, X, y, criterion: str = "bic",
     """AIC or BIC of a fitted estimator on ``(X, y)``; lower is better.
 
     ``-2 log-likelihood + penalty * d``, with ``d = d_M`` (``model_complexity_``,
-    seed 000) plus one per intercept, and penalty 2 (AIC) or ``log n`` (BIC).
+    [Compressed CNNs]) plus one per intercept, and penalty 2 (AIC) or ``log n`` (BIC).
     Regressors: Gaussian likelihood with the noise variance profiled out,
     ``n log(RSS / n)``.  Classifiers: the log-loss of ``predict_proba``.
 
@@ -117,7 +117,7 @@ def energy_ranks(weight, energy: float = 0.9) -> tuple[int, ...]:
 def suggest_ranks(estimator, X, y, energy: float = 0.9,
                   sample_weight=None) -> tuple[int, ...]:
     """:func:`energy_ranks` of the unconstrained linear CNN with ``estimator``'s
-    layer: ``RidgeCV`` on the conv-pool features (seed 004's rank reduction).
+    layer: ``RidgeCV`` on the conv-pool features ([Rank reduction]'s rank reduction).
 
     Parameters
     ----------

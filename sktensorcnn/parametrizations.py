@@ -2,7 +2,7 @@
 
 The composite weight of a linear CNN, ``W = sum_k A_k (outer) B_k``, is a tensor with
 modes ``(l_1, ..., l_N, [C], P)``.  Constraining the stacked kernels constrains ``W``
-(``../shared/DESIGN.md``, section 2):
+(``docs/model.rst``):
 
 * ``K`` dense kernels: ``W`` unfolded as an ``L x P`` matrix has rank ``<= K``
   (:class:`CPWeight` on the matrix, two modes);

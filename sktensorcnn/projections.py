@@ -1,4 +1,4 @@
-"""Projections onto the constraint sets of projected gradient descent (seed 003).
+"""Projections onto the constraint sets of projected gradient descent ([Compact nets]).
 
 Each function maps a weight to (an approximation of) its nearest point in the set,
 in the Frobenius norm:

@@ -125,9 +125,10 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
     """CNN regressor whose stacked kernel tensor has low Tucker rank.
 
     The kernels, stacked into ``A_stack`` of shape ``(l_1, ..., l_N, [C], K)``, are
-    ``G x_1 H_1 ... x_N H_N [x H_C] x H_{N+1}`` (seed 000, eq. 8).  Predictions
+    ``G x_1 H_1 ... x_N H_N [x H_C] x H_{N+1}`` ([Compressed CNNs], eq. 8).  Predictions
     depend on ``H_{N+1}`` only through ``B H_{N+1}``: the network equals one with
-    ``R_{N+1}`` kernels (seed 000, Corollary 1).  The fitted ``H_{N+1}`` is the first
+    ``R_{N+1}`` kernels ([Compressed CNNs], Corollary 1).  The fitted ``H_{N+1}`` is
+    the first
     ``R_{N+1}`` columns of the identity, so kernels beyond the ``R_{N+1}``-th are
     zero, with zero FC weights -- the exact, minimum-norm form of that redundancy.
 
@@ -188,7 +189,8 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
     ``A_stack = sum_r u_1r (outer) ... (outer) u_Nr [(outer) u_Cr] (outer) h_r``:
     each kernel is a combination of ``R`` separable (rank-one) kernels.  As for
     Tucker, predictions depend only on ``R`` combinations of kernels
-    (seed 000, Corollary 1); ``h_r`` is the ``r``-th unit vector, so kernels beyond
+    ([Compressed CNNs], Corollary 1); ``h_r`` is the ``r``-th unit vector, so kernels
+    beyond
     the ``R``-th are zero.
 
     Parameters

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, softmax
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_sample_weight
@@ -25,7 +26,8 @@ GEOMETRY = ConvPoolGeometry.from_params((8, 8), **COMMON)
 
 
 def _teacher(n, n_classes, seed, scale=3.0):
-    """Samples of a linear CNN teacher with 2 shared kernels (seed 000, App. A.4):
+    """Samples of a linear CNN teacher with 2 shared kernels ([Compressed CNNs], App.
+    A.4):
     binary labels ~ Bernoulli(sigmoid(f)), more classes ~ softmax(f)."""
     rng = np.random.default_rng(seed)
     n_out = 1 if n_classes == 2 else n_classes
@@ -47,7 +49,7 @@ def _teacher(n, n_classes, seed, scale=3.0):
 
 def _fit(est, X, y, **kw):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         return est.fit(X, y, **kw)
 
 
@@ -219,7 +221,7 @@ def test_multiclass_parameter_counts():
     X, y, _ = _teacher(200, 3, seed=7)
     est = _fit(TuckerCNNClassifier(ranks=(2, 2, 2), n_kernels=3, **COMMON), X, y)
     L, P, M = 9, GEOMETRY.n_cells, 3
-    # Tucker d_M with P replaced by M P (seed 000, App. A.4)
+    # Tucker d_M with P replaced by M P ([Compressed CNNs], App. A.4)
     assert est.model_complexity_ == 8 + 3 * 2 + 3 * 2 + 2 * M * P
     kernel_params = 8 + 3 * 2 + 3 * 2 + 3 * 2  # core, H_1, H_2, H_K
     assert est.n_params_ == kernel_params + 3 * P * M + M

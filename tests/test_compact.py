@@ -1,10 +1,11 @@
 """compact(): the network with R_{N+1} (Tucker) or R (CP) kernels is the same
-network (seed 000, Corollary 1), with the parameter count the formula gives."""
+network ([Compressed CNNs], Corollary 1), with the parameter count the formula gives."""
 
 import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from sktensorcnn import (
     CNNRegressor,
@@ -36,7 +37,7 @@ def data():
 def test_compact_regressors(data, make, R):
     X, y = data
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         est = make().fit(X, y)
     K = est.n_kernels_
     assert est.expansion_ratio_ == K / R
@@ -59,7 +60,7 @@ def test_compact_multiclass(data):
     for est in (TuckerCNNClassifier(ranks=(2, 2, 2, 2), n_kernels=4, **LAYER),
                 CPCNNClassifier(rank=2, n_kernels=5, **LAYER)):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", ConvergenceWarning)
             est.fit(X, labels)
         small = est.compact()
         np.testing.assert_allclose(small.decision_function(X),
@@ -74,7 +75,7 @@ def test_compact_refuses_what_it_cannot_do(data):
     with pytest.raises(TypeError, match="dense kernels"):
         CNNRegressor(n_kernels=2, **LAYER).fit(X, y).compact()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         relu = TuckerCNNRegressor(ranks=(2, 2, 2, 1), n_kernels=2, activation="relu",
                                   max_iter=3, **LAYER).fit(X, y)
     with pytest.raises(ValueError, match="exact for activation='identity' only"):

@@ -22,7 +22,7 @@ from sktensorcnn._constrained import covering_dimension
 from sktensorcnn.network import network_outputs
 
 LAYER = dict(kernel_size=3, pool_size=3)  # 12 x 12 -> conv 10 x 10 -> pooled 3 x 3
-# (kernels no wider than the pooling window: W is identifiable, seed 000)
+# (kernels no wider than the pooling window: W is identifiable, [Compressed CNNs])
 
 
 def _teacher_data(kernel, fc, n, rng, activation="identity", noise=0.01):
@@ -168,7 +168,7 @@ def test_pgd_classifiers():
 
 
 def test_lrd_settles_on_the_teacher_ranks():
-    """seed 004's rank reduction from generous caps finds the true Tucker ranks
+    """[Rank reduction]'s rank reduction from generous caps finds the true Tucker ranks
     (2, 2, 1) of a teacher and records the way there."""
     rng = np.random.default_rng(4)
     kernel = (np.outer(rng.standard_normal(3), rng.standard_normal(3))

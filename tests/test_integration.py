@@ -8,6 +8,7 @@ import joblib
 import numba
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import cross_val_score, cross_validate
 from sklearn.pipeline import make_pipeline
@@ -118,7 +119,7 @@ def test_pickle_and_skops_round_trips(volumes, make, tmp_path):
     if "Classifier" in type(make()).__name__:
         y = np.where(y > np.median(y), "high", "low")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         est = make().fit(X, y)
     expected = est.predict(X)
     restored = pickle.loads(pickle.dumps(est))

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorly as tl
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
@@ -34,7 +35,7 @@ PATH = [(1, 1, 1, 1), (2, 2, 1, 1), (2, 2, 2, 1), (3, 3, 3, 1), (2, 2, 2, 2)]
 
 @pytest.fixture(scope="module")
 def tucker_data():
-    """Seed 000's T1: 10x10x8 volumes, stacked kernels of Tucker ranks
+    """[Compressed CNNs]'s T1: 10x10x8 volumes, stacked kernels of Tucker ranks
     (2, 2, 2, 1)."""
     X, y, teacher = make_cnn_regression("T1", n_samples=1500, random_state=0)
     assert teacher.params["ranks"] == (2, 2, 2, 1)
@@ -44,7 +45,7 @@ def tucker_data():
 @pytest.fixture(autouse=True)
 def _quiet():
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         yield
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.exceptions import ConvergenceWarning
 from strategies import geometries
 
 from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor, kernels
@@ -126,7 +127,7 @@ def relu_teacher():
 def test_relu_network_learns_a_relu_teacher(relu_teacher, est):
     X_train, X_test, y_train, y_test = relu_teacher
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X_train, y_train)
     assert est.score(X_test, y_test) > 0.95
     linear = CNNRegressor(n_kernels=3, kernel_size=2, pool_size=(3, 2, 3))
@@ -144,7 +145,7 @@ def test_every_activation_and_structure_trains(activation, cls, init):
     est = cls(activation=activation, channel_axis=1, kernel_size=2, pool_size=2,
               init=init, max_iter=15, random_state=0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
     curve = np.asarray(est.loss_curve_)
     assert np.all(np.isfinite(curve)) and curve[-1] < curve[0]
@@ -160,7 +161,7 @@ def test_nonlinear_errors_and_refit(rng):
     est = CNNRegressor(kernel_size=2, max_iter=5).fit(X, y)
     assert hasattr(est, "coef_")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         est.set_params(activation="tanh").fit(X, y)
     assert not hasattr(est, "coef_") and not hasattr(est, "weight_")
 
@@ -171,7 +172,7 @@ def test_warm_start_network(rng):
     est = CNNRegressor(kernel_size=2, activation="tanh", warm_start=True,
                        max_iter=300, tol=1e-10, random_state=0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
         first = est.loss_curve_[-1]
         est.set_params(max_iter=3).fit(X, y)
@@ -195,7 +196,7 @@ def test_gradient_solvers_reach_the_als_objective(linear_problem, solver, rel):
                        n_iter_no_change=50, random_state=0,
                        learning_rate_init=0.5 if solver == "gd" else 0.01)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
     objective = 0.5 * np.mean((y - est.predict(X)) ** 2)
     assert objective == pytest.approx(als_objective, rel=rel)
@@ -214,7 +215,7 @@ def test_early_stopping_keeps_the_best_weights(relu_teacher):
                        pool_size=(3, 2, 3), solver="adam", learning_rate_init=0.01,
                        early_stopping=True, max_iter=30, random_state=0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X_train, y_train)
     assert len(est.validation_scores_) == est.n_iter_
     assert est.best_validation_score_ == max(est.validation_scores_)
@@ -254,5 +255,5 @@ def test_diverging_step_is_reported(relu_teacher):
                        init="random", max_iter=50, random_state=0)
     with pytest.raises(FloatingPointError, match="lower learning_rate_init"):
         with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", ConvergenceWarning)
             est.fit(X_train[:200], y_train[:200])

@@ -1,4 +1,4 @@
-"""Rank selection on seed 000's T1 data (Tucker ranks (2, 2, 2, 1)): the plain
+"""Rank selection on [Compressed CNNs]'s T1 data (Tucker ranks (2, 2, 2, 1)): the plain
 ``GridSearchCV`` over ``ranks`` against :class:`~sktensorcnn.model_selection.RankPathCV`
 on the same candidates and folds (scikit-learn integration issue: the path must
 pick the same ranks faster)."""

@@ -1,7 +1,8 @@
 """Factorized convolution with Tucker or CP kernels, forward and backward (numpy).
 
 With stacked kernels ``A = G x_1 H_1 ... x_N H_N [x_C H_C] x_K H_K`` the
-convolution never needs ``A`` (seed 004, Prop. 1): mix the channels with ``H_C``,
+convolution never needs ``A`` ([Rank reduction], Prop. 1): mix the channels with
+``H_C``,
 convolve mode by mode with the ``R_j`` one-dimensional filters ``H_j[:, r]``,
 contract with the core to ``R_K`` maps, and mix those into the ``K`` outputs with
 ``H_K`` -- the ``R_K`` core kernels mixed linearly before the activation.  Each step

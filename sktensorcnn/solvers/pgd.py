@@ -1,4 +1,4 @@
-"""Projected gradient descent (seed 003).
+"""Projected gradient descent ([Compact nets]).
 
 Each iteration takes a gradient step on the objective and projects back onto the
 constraint set (:mod:`sktensorcnn.projections`)::

@@ -1,4 +1,4 @@
-"""Low-rank descent with rank reduction (seed 004, eq. 3).
+"""Low-rank descent with rank reduction ([Rank reduction], eq. 3).
 
 The weight ``T`` is kept in Tucker form ``H = (core, factors)``, ``T = g(H)``.
 Each iteration

@@ -3,7 +3,8 @@
 Both run over a list of parameter arrays with an objective evaluated on a subset of
 the samples, ``objective(params, rows) -> (value, gradients)``.  ``'gd'`` takes one
 full-batch step per epoch with heavy-ball momentum, as in the papers' experiments
-(seed 000 Sec. 4.1: learning rate 0.01, momentum 0.9); ``'adam'`` takes one step per
+([Compressed CNNs] Sec. 4.1: learning rate 0.01, momentum 0.9); ``'adam'`` takes one
+step per
 mini-batch.  Stopping and early stopping follow scikit-learn's ``MLPRegressor``:
 training stops when the epoch loss (or, with early stopping, the validation score)
 has not improved by ``tol`` for ``n_iter_no_change`` consecutive epochs, and early
