@@ -5,7 +5,10 @@ One command runs it and prints (and, with ``--write-docs``, stores in
 (regression), fit time and parameter count of
 
 * our estimators with their defaults and only the geometry chosen (the default
-  identity activation, and ``activation='relu'``);
+  identity activation, and ``activation='relu'``); on sets with a channel axis
+  (spectral bands, cepstral coefficients) after
+  ``TensorStandardScaler(channel_axis=...)``, which standardizes each channel as
+  ``StandardScaler`` standardizes each feature for the flat baselines;
 * a small ``GridSearchCV`` over them (8 candidates, 3 folds);
 * ``LogisticRegression`` / ``RidgeCV`` on the standardized, flattened inputs;
 * scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` (8 hidden units; L-BFGS on
@@ -47,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from real_data import DATASETS, patch_mean_spectra  # noqa: E402
 
 from sktensorcnn import CNNClassifier, CNNRegressor  # noqa: E402
+from sktensorcnn.preprocessing import TensorStandardScaler  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.rst"
 RESULTS = Path(__file__).resolve().parent / "results" / "real_data.json"
@@ -134,9 +138,21 @@ def run_dataset(name: str, *, ours_only: bool = False,
                     n_kernels=setting.n_kernels, channel_axis=data.channel_axis)
     rows = []
 
+    def ours_model(**params):
+        # channels in different units (bands, coefficients) are standardized
+        # one by one, as the flat baselines standardize each feature
+        est = ours(**geometry, random_state=0, **params)
+        if data.channel_axis is None:
+            return est
+        return make_pipeline(TensorStandardScaler(channel_axis=data.channel_axis),
+                             est)
+
+    def fitted(est):
+        return est.steps[-1][1] if hasattr(est, "steps") else est
+
     def record(model, est, X_train, X_test):
         seconds = _timed_fit(est, X_train, ytr)
-        n_params = (est.n_params_ if hasattr(est, "n_params_")
+        n_params = (fitted(est).n_params_ if hasattr(fitted(est), "n_params_")
                     else _sklearn_params(est))
         rows.append(Row(name, model, _score(est, X_test, yte, task), seconds,
                         int(n_params)))
@@ -146,23 +162,27 @@ def run_dataset(name: str, *, ours_only: bool = False,
     print(f"{name}: train {Xtr.shape}, test {Xte.shape}", flush=True)
     large = setting.network is not None
     if not large:
-        record("CNN, defaults (identity)", ours(**geometry, random_state=0),
-               Xtr, Xte)
+        record("CNN, defaults (identity)", ours_model(), Xtr, Xte)
     record("CNN, activation='relu', Adam" if large else
            "CNN, defaults, activation='relu'",
-           ours(**geometry, activation="relu", random_state=0,
-                **(setting.network or {})), Xtr, Xte)
+           ours_model(activation="relu", **(setting.network or {})), Xtr, Xte)
     if setting.kernel_sizes:
+        prefix = "" if data.channel_axis is None else "cnn__"
+        model = ours_model()
+        if prefix:
+            model.steps[-1] = ("cnn", model.steps[-1][1])
         grid = GridSearchCV(
-            ours(**geometry, random_state=0),
-            {"n_kernels": [max(2, setting.n_kernels // 2), setting.n_kernels],
-             "activation": ["identity", "relu"],
-             "kernel_size": list(setting.kernel_sizes)},
+            model,
+            {prefix + "n_kernels": [max(2, setting.n_kernels // 2),
+                                    setting.n_kernels],
+             prefix + "activation": ["identity", "relu"],
+             prefix + "kernel_size": list(setting.kernel_sizes)},
             cv=3)
         seconds = _timed_fit(grid, Xtr, ytr)
         best = grid.best_estimator_
         rows.append(Row(name, "CNN, GridSearchCV (8 candidates)",
-                        _score(best, Xte, yte, task), seconds, best.n_params_))
+                        _score(best, Xte, yte, task), seconds,
+                        fitted(best).n_params_))
         print(f"  {'CNN, GridSearchCV (8 candidates)':<34} {rows[-1].score:9.4f} "
               f"{seconds:9.2f}s {rows[-1].n_params:>9d}  {grid.best_params_}",
               flush=True)
@@ -207,9 +227,13 @@ def _torch_row(name, data, setting, *, min_epochs=20, min_steps=2000):
         Xtr, Xte = np.moveaxis(Xtr, -1, 1), np.moveaxis(Xte, -1, 1)
     elif data.channel_axis is None:
         Xtr, Xte = Xtr[:, None], Xte[:, None]
-    scale = float(np.sqrt(np.mean(Xtr**2)))
-    Xtr = torch.tensor(Xtr / scale, dtype=torch.float32)
-    Xte = torch.tensor(Xte / scale, dtype=torch.float32)
+    if data.channel_axis is None:
+        shift, scale = 0.0, float(np.sqrt(np.mean(Xtr**2)))
+    else:  # per channel, as our estimators get it
+        scaler = TensorStandardScaler(channel_axis=1).fit(Xtr)
+        shift, scale = scaler.mean_, scaler.scale_
+    Xtr = torch.tensor((Xtr - shift) / scale, dtype=torch.float32)
+    Xte = torch.tensor((Xte - shift) / scale, dtype=torch.float32)
     n_modes = Xtr.ndim - 2
     conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[n_modes]
     pool = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[n_modes]
