@@ -1,14 +1,32 @@
+import contextlib
+
 import numpy as np
+import pytest
 from _reference import conv_pool_reference, network_reference
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import geometries
 
+from sktensorcnn import kernels as kernel_dispatch
 from sktensorcnn.features import (
     conv_pool_features,
     features_to_input_space,
     iter_feature_chunks,
 )
+
+# the two CPU paths of the features: mode products with box matrices (small
+# samples) and the numba prefix-sum kernel (large ones), each on every geometry
+PATHS = {"box_products": 10**12, "numba": 0}
+
+
+@contextlib.contextmanager
+def features_path(name):
+    previous = kernel_dispatch.BOX_PRODUCTS_MAX_ENTRIES
+    kernel_dispatch.BOX_PRODUCTS_MAX_ENTRIES = PATHS[name]
+    try:
+        yield
+    finally:
+        kernel_dispatch.BOX_PRODUCTS_MAX_ENTRIES = previous
 
 
 def _random_network(rng, geometry, K):
@@ -24,14 +42,16 @@ def _composite_weight(kernels, fc, geometry):
     return (A.reshape(K, -1).T @ fc.reshape(K, -1)).reshape(geometry.feature_shape)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @given(geometry=geometries(), seed=st.integers(0, 2**16), K=st.integers(1, 3))
-def test_network_equals_features_dot_weight(geometry, seed, K):
+def test_network_equals_features_dot_weight(path, geometry, seed, K):
     rng = np.random.default_rng(seed)
     n = 3
     X = rng.standard_normal((n, *geometry.input_shape))
     kernels, fc = _random_network(rng, geometry, K)
     direct = network_reference(X, kernels, fc, 0.5, geometry)
-    Z = conv_pool_features(X, geometry)
+    with features_path(path):
+        Z = conv_pool_features(X, geometry)
     assert Z.shape == (n, *geometry.feature_shape)
     W = _composite_weight(kernels, fc, geometry)
     via_z = Z.reshape(n, -1) @ W.ravel() + 0.5
@@ -43,12 +63,14 @@ def test_network_equals_features_dot_weight(geometry, seed, K):
                                rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @given(geometry=geometries(), seed=st.integers(0, 2**16))
-def test_features_match_pooled_convolutions(geometry, seed):
+def test_features_match_pooled_convolutions(path, geometry, seed):
     """Each feature is a pooled convolution with a one-hot kernel."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((2, *geometry.input_shape))
-    Z = conv_pool_features(X, geometry)
+    with features_path(path):
+        Z = conv_pool_features(X, geometry)
     L = geometry.n_kernel_entries
     onehot = np.eye(L).reshape(L, *geometry.kernel_modes)
     if geometry.n_channels is not None:
@@ -58,13 +80,15 @@ def test_features_match_pooled_convolutions(geometry, seed):
                                rtol=0, atol=1e-12)
 
 
-def test_float32_stays_float32(rng):
+@pytest.mark.parametrize("path", PATHS)
+def test_float32_stays_float32(rng, path):
     from sktensorcnn.geometry import ConvPoolGeometry
 
     g = ConvPoolGeometry.from_params((16, 16, 16), kernel_size=3, pool_size=4)
     X = rng.standard_normal((4, 16, 16, 16))
-    Z64 = conv_pool_features(X, g)
-    Z32 = conv_pool_features(X.astype(np.float32), g)
+    with features_path(path):
+        Z64 = conv_pool_features(X, g)
+        Z32 = conv_pool_features(X.astype(np.float32), g)
     assert Z32.dtype == np.float32 and Z64.dtype == np.float64
     np.testing.assert_allclose(Z32, Z64, rtol=1e-5, atol=1e-6)
 
@@ -94,8 +118,6 @@ def test_chunks_cover_the_data_and_agree(rng):
 
 
 def test_wrong_sample_shape_is_rejected(rng):
-    import pytest
-
     from sktensorcnn.geometry import ConvPoolGeometry
 
     g = ConvPoolGeometry.from_params((6, 6), kernel_size=2)

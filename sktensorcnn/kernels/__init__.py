@@ -6,13 +6,17 @@ so that device-specific twins (CUDA) can be added behind the same signatures.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
-from . import _cpu, _cpu_factorized, _cpu_gemm, _cpu_network
+from . import _cpu, _cpu_box_products, _cpu_factorized, _cpu_gemm, _cpu_network
 from ._device import cuda_available, current_device, on_device, resolve_device
-from ._threads import limit_threads, resolve_n_jobs, single_threaded_blas
+from ._threads import (
+    limit_threads,
+    n_blocks_for,
+    resolve_n_jobs,
+    single_threaded_blas,
+)
 
 __all__ = [
     "conv_pool_features", "network_forward", "network_loss_grad", "uses_gemm",
@@ -65,6 +69,12 @@ def _batch(geometry: ConvPoolGeometry) -> int:
     return int(np.clip(_SMALL_SAMPLE // np.prod(geometry.padded_shape), 1, 16))
 
 
+#: Entries per sample up to which the features are mode products with box
+#: matrices (no compilation; see :mod:`._cpu_box_products`), the numba kernel
+#: beyond.
+BOX_PRODUCTS_MAX_ENTRIES = 4096
+
+
 def conv_pool_features(
     X: np.ndarray, geometry: ConvPoolGeometry, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -93,9 +103,12 @@ def conv_pool_features(
     N = geometry.n_modes
     ones = (1,) * (MAX_SPATIAL_MODES - N)
     C = geometry.n_channels or 1
-    X6 = _writable(X).reshape(n, C, *ones, *geometry.sample_shape)
     if out is None:
         out = np.empty((n, *geometry.feature_shape), dtype=X.dtype)
+    if C * int(np.prod(geometry.sample_shape)) <= BOX_PRODUCTS_MAX_ENTRIES:
+        return _cpu_box_products.conv_pool_features(
+            np.asarray(X).reshape(n, C, *geometry.sample_shape), geometry, out)
+    X6 = _writable(X).reshape(n, C, *ones, *geometry.sample_shape)
     Z10 = out.reshape(n, *ones, *geometry.kernel_size, C, *ones, *geometry.pooled_shape)
     if not np.shares_memory(Z10, out):
         raise ValueError("out must be C-contiguous")
@@ -117,7 +130,8 @@ def conv_pool_features(
         last4,
         before4,
         1.0 / float(np.prod(geometry.pool_size)),
-        min(n, numba.get_num_threads()),
+        n_blocks_for(n, C * np.prod(geometry.padded_shape)
+                     * (1 + np.prod(geometry.kernel_size))),
         batch,
         Z10,
     )
@@ -168,11 +182,14 @@ def _network_args(X, kernels, Bt, geometry):
     X6 = np.ascontiguousarray(X).reshape(n, C, *ones, *geometry.sample_shape)
     A6 = _fresh(kernels).reshape(K, C, *ones, *geometry.kernel_size)
     Bt6 = _fresh(Bt).reshape(Bt.shape[0], K, *ones, *geometry.conv_shape)
+    # per sample: the convolution forward and back, and the head
+    work = int(np.prod(geometry.conv_shape)) * K * (
+        2 * C * int(np.prod(geometry.kernel_size)) + 3 * Bt.shape[0])
     common = (
         _pad_to_4([lo for lo, _ in geometry.padding], 0),
         _pad_to_4(geometry.padded_shape, 1),
         _pad_to_4(geometry.stride, 1),
-        max(1, min(n, numba.get_num_threads())),
+        n_blocks_for(n, work),
     )
     return X6, A6, Bt6, common
 

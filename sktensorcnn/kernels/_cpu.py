@@ -8,7 +8,9 @@ does that reshaping, which is free for contiguous arrays.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from ._threads import block_bounds, run_blocks
 
 
 @njit(inline="always")
@@ -126,7 +128,51 @@ def _box_differences(S, last, before, last4, before4, Ta, Tb, Tc):
                     Tc[x1, k2, k3, m] = v
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
+def _features_block(X, pad_before, padded_shape, stride, last, before, last4,
+                    before4, scale, batch, start, stop, Z):
+    """Samples ``start <= i < stop`` of :func:`conv_pool_features`; its
+    float64 scratch is the block's own."""
+    C = X.shape[1]
+    l1, l2, l3, l4 = Z.shape[1], Z.shape[2], Z.shape[3], Z.shape[4]
+    p1, p2, p3, p4 = Z.shape[6], Z.shape[7], Z.shape[8], Z.shape[9]
+    D1, D2, D3, D4 = padded_shape[0], padded_shape[1], padded_shape[2], padded_shape[3]
+    padded = (D1, D2, D3, D4) != X.shape[2:]
+    B = batch
+    K2, K3, K4 = l2 * p2, l3 * p3, l4 * p4
+    S = np.empty((D1, D2, D3, D4 * B))
+    Ta = np.empty((D1, D2, D3, K4 * B))
+    Tb = np.empty((D1, D2, K3, K4 * B))
+    Tc = np.empty((D1, K2, K3, K4 * B))
+    for first in range(start, stop, B):
+        count = min(B, stop - first)
+        for c in range(C):
+            _load_strided_prefix_sums(
+                S, X, first, count, B, c, pad_before, stride, padded
+            )
+            _box_differences(S, last, before, last4, before4, Ta, Tb, Tc)
+            # mode 1, written straight into Z's (a..., c, r...) order
+            for b in range(count):
+                for a1 in range(l1):
+                    for r1 in range(p1):
+                        k1 = a1 * p1 + r1
+                        h, g = last[0, k1], before[0, k1]
+                        for a2 in range(l2):
+                            for a3 in range(l3):
+                                for a4 in range(l4):
+                                    for r2 in range(p2):
+                                        k2 = a2 * p2 + r2
+                                        for r3 in range(p3):
+                                            k3 = a3 * p3 + r3
+                                            for r4 in range(p4):
+                                                m = (a4 * p4 + r4) * B + b
+                                                v = Tc[h, k2, k3, m]
+                                                if g >= 0:
+                                                    v -= Tc[g, k2, k3, m]
+                                                Z[first + b, a1, a2, a3, a4, c,
+                                                  r1, r2, r3, r4] = v * scale
+
+
 def conv_pool_features(
     X, pad_before, padded_shape, stride, last, before, last4, before4, scale,
     n_blocks, batch, Z,
@@ -163,44 +209,8 @@ def conv_pool_features(
     Z : ndarray, shape (n, l1, l2, l3, l4, C, p1, p2, p3, p4), dtype of X
         Output, overwritten.
     """
-    n, C = X.shape[0], X.shape[1]
-    l1, l2, l3, l4 = Z.shape[1], Z.shape[2], Z.shape[3], Z.shape[4]
-    p1, p2, p3, p4 = Z.shape[6], Z.shape[7], Z.shape[8], Z.shape[9]
-    D1, D2, D3, D4 = padded_shape[0], padded_shape[1], padded_shape[2], padded_shape[3]
-    padded = (D1, D2, D3, D4) != X.shape[2:]
-    B = batch
-    K2, K3, K4 = l2 * p2, l3 * p3, l4 * p4
-    for block in prange(n_blocks):
-        S = np.empty((D1, D2, D3, D4 * B))
-        Ta = np.empty((D1, D2, D3, K4 * B))
-        Tb = np.empty((D1, D2, K3, K4 * B))
-        Tc = np.empty((D1, K2, K3, K4 * B))
-        stop = ((block + 1) * n) // n_blocks
-        for first in range((block * n) // n_blocks, stop, B):
-            count = min(B, stop - first)
-            for c in range(C):
-                _load_strided_prefix_sums(
-                    S, X, first, count, B, c, pad_before, stride, padded
-                )
-                _box_differences(S, last, before, last4, before4, Ta, Tb, Tc)
-                # mode 1, written straight into Z's (a..., c, r...) order
-                for b in range(count):
-                    for a1 in range(l1):
-                        for r1 in range(p1):
-                            k1 = a1 * p1 + r1
-                            h, g = last[0, k1], before[0, k1]
-                            for a2 in range(l2):
-                                for a3 in range(l3):
-                                    for a4 in range(l4):
-                                        for r2 in range(p2):
-                                            k2 = a2 * p2 + r2
-                                            for r3 in range(p3):
-                                                k3 = a3 * p3 + r3
-                                                for r4 in range(p4):
-                                                    m = (a4 * p4 + r4) * B + b
-                                                    v = Tc[h, k2, k3, m]
-                                                    if g >= 0:
-                                                        v -= Tc[g, k2, k3, m]
-                                                    Z[first + b, a1, a2, a3, a4, c,
-                                                      r1, r2, r3, r4] = v * scale
+    n = X.shape[0]
+    run_blocks(lambda block: _features_block(
+        X, pad_before, padded_shape, stride, last, before, last4, before4, scale,
+        batch, *block_bounds(n, n_blocks, block), Z), n_blocks)
     return Z

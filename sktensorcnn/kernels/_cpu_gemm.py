@@ -7,11 +7,11 @@ lets BLAS do the arithmetic, in the input's precision.  Same inputs and outputs 
 the numba kernels (the 4-mode canonical layout).
 """
 
-import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _cpu_head
+from ._threads import n_blocks_for
 
 #: Bytes of patches gathered per chunk.
 _CHUNK_BYTES = 64 * 2**20
@@ -55,7 +55,7 @@ def loss_head(Y, Bt_flat, b, y, weights, code, loss_code):
     ``D[o] = sum_i G_io act(Y_i)`` ``(n_out, M, K)`` and ``dY`` -- what every
     matrix path shares after convolving (see :mod:`._cpu_head`)."""
     n, M, K = Y.shape
-    n_blocks = max(1, min(n, numba.get_num_threads()))
+    n_blocks = n_blocks_for(n, 3 * M * K * Bt_flat.shape[0])
     loss, D, db = _cpu_head.loss_grad(Y.reshape(n, M * K), Bt_flat, b, y, weights,
                                       code, loss_code, n_blocks)
     return loss, db, D.reshape(-1, M, K), Y

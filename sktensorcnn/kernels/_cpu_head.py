@@ -12,9 +12,10 @@ Losses: see :mod:`._cpu_pointwise`.  Sample weights multiply each sample's loss.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._cpu_pointwise import activate, dot, sample_loss
+from ._threads import block_bounds, n_blocks_for, run_blocks
 
 
 @njit(cache=True)
@@ -41,71 +42,81 @@ def _activate(code, y, v):
             v[j], y[j] = activate(code, y[j])
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
+def _loss_grad_block(Y, Bt, intercept, y, weights, act_code, loss_code, first,
+                     last, D, db):
+    """Samples ``first <= i < last`` of :func:`loss_grad`: returns their loss,
+    adds to ``D`` and ``db``."""
+    size = Y.shape[1]
+    n_out = Bt.shape[0]
+    f = np.empty(n_out)
+    G = np.empty(n_out)
+    V = np.empty(size, dtype=Y.dtype)
+    loss = 0.0
+    for i in range(first, last):
+        Yi = Y[i]
+        _activate(act_code, Yi, V)  # V = act(Y_i), Y_i = act'(Y_i)
+        for o in range(n_out):
+            f[o] = dot(V, Bt[o]) + intercept[o]
+        loss += weights[i] * sample_loss(loss_code, f, y[i], G)
+        for o in range(n_out):
+            G[o] *= weights[i]
+            db[o] += G[o]
+            g = G[o]
+            Do = D[o]
+            for j in range(size):
+                Do[j] += g * V[j]
+        if n_out == 1:
+            g = G[0]
+            B0 = Bt[0]
+            for j in range(size):
+                Yi[j] *= g * B0[j]
+        else:
+            for j in range(size):
+                s = 0.0
+                for o in range(n_out):
+                    s += G[o] * Bt[o, j]
+                Yi[j] *= s
+    return loss
+
+
 def loss_grad(Y, Bt, intercept, y, weights, act_code, loss_code, n_blocks):
     """Weighted loss of a chunk and its gradients, ``dY`` written over ``Y``.
 
     ``Y`` ``(b, M K)`` and ``Bt`` ``(n_out, M K)`` flattened, same dtype.  Returns
     the loss, ``D`` ``(n_out, M K)``, ``db`` ``(n_out,)`` (float64).  Samples are
-    split into ``n_blocks`` blocks, one per thread, each with its own accumulators
-    summed in order: deterministic for a given thread count.
+    split into ``n_blocks`` blocks run side by side, each with its own
+    accumulators summed in block order: deterministic for a given ``n_blocks``.
     """
     n, size = Y.shape
     n_out = Bt.shape[0]
-    losses = np.zeros(n_blocks)
-    dbs = np.zeros((n_blocks, n_out))
     Ds = np.zeros((n_blocks, n_out, size))
-    for block in prange(n_blocks):
-        f = np.empty(n_out)
-        G = np.empty(n_out)
-        V = np.empty(size, dtype=Y.dtype)
-        D = Ds[block]
-        for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
-            Yi = Y[i]
-            _activate(act_code, Yi, V)  # V = act(Y_i), Y_i = act'(Y_i)
-            for o in range(n_out):
-                f[o] = dot(V, Bt[o]) + intercept[o]
-            losses[block] += weights[i] * sample_loss(loss_code, f, y[i], G)
-            for o in range(n_out):
-                G[o] *= weights[i]
-                dbs[block, o] += G[o]
-                g = G[o]
-                Do = D[o]
-                for j in range(size):
-                    Do[j] += g * V[j]
-            if n_out == 1:
-                g = G[0]
-                B0 = Bt[0]
-                for j in range(size):
-                    Yi[j] *= g * B0[j]
-            else:
-                for j in range(size):
-                    s = 0.0
-                    for o in range(n_out):
-                        s += G[o] * Bt[o, j]
-                    Yi[j] *= s
-    D_total = np.zeros((n_out, size))
-    db = np.zeros(n_out)
-    loss = 0.0
-    for block in range(n_blocks):
-        loss += losses[block]
-        db += dbs[block]
-        D_total += Ds[block]
-    return loss, D_total, db
+    dbs = np.zeros((n_blocks, n_out))
+    losses = run_blocks(lambda block: _loss_grad_block(
+        Y, Bt, intercept, y, weights, act_code, loss_code,
+        *block_bounds(n, n_blocks, block), Ds[block], dbs[block]), n_blocks)
+    return float(sum(losses)), Ds.sum(axis=0), dbs.sum(axis=0)
 
 
-@njit(parallel=True, cache=True)
-def outputs(Y, Bt, intercept, act_code):
-    """Forward only: ``f[i, o] = <Bt[o], act(Y_i)> + intercept[o]`` ``(b, n_out)``,
-    ``Y`` ``(b, M K)`` left as it is."""
-    n, size = Y.shape
-    n_out = Bt.shape[0]
-    out = np.empty((n, n_out))
-    for i in prange(n):
-        V = np.empty(size, dtype=Y.dtype)
+@njit(cache=True, nogil=True)
+def _outputs_block(Y, Bt, intercept, act_code, first, last, out):
+    size = Y.shape[1]
+    V = np.empty(size, dtype=Y.dtype)
+    for i in range(first, last):
         Yi = Y[i]
         for j in range(size):
             V[j], _ = activate(act_code, Yi[j])
-        for o in range(n_out):
+        for o in range(Bt.shape[0]):
             out[i, o] = dot(V, Bt[o]) + intercept[o]
+
+
+def outputs(Y, Bt, intercept, act_code):
+    """Forward only: ``f[i, o] = <Bt[o], act(Y_i)> + intercept[o]`` ``(b, n_out)``,
+    ``Y`` ``(b, M K)`` left as it is."""
+    n = Y.shape[0]
+    out = np.empty((n, Bt.shape[0]))
+    n_blocks = n_blocks_for(n, Y.shape[1] * Bt.shape[0])
+    run_blocks(lambda block: _outputs_block(
+        Y, Bt, intercept, act_code, *block_bounds(n, n_blocks, block), out),
+        n_blocks)
     return out

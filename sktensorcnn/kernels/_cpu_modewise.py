@@ -11,21 +11,24 @@ convolution) and the only group when ``G = 1`` (Tucker: every filter reads every
 map).  Outputs are ``(n, R, Q, m, I)``: the new filter axis goes in front so that
 the next mode's view is again a plain reshape.
 
-Parallel over samples (and filters in the forward pass); the filter gradients are
+Samples (and filters in the forward pass) are split into blocks run side by
+side (:func:`._threads.run_blocks`); the filter gradients are
 accumulated per sample and summed afterwards, so results do not depend on the
 number of threads.  Arithmetic in the maps' precision.
 """
 
-from numba import njit, prange
+from numba import njit
+
+from ._threads import block_bounds, n_blocks_for, run_blocks
 
 
-@njit(parallel=True, cache=True)
-def conv_along(T, H, stride, out):
-    """``out[b, r, q, t, i] = sum_k H[k, r] T[b, g(r), q, t * stride + k, i]``."""
+@njit(cache=True, nogil=True)
+def _conv_along_block(T, H, stride, out, first, last):
+    """Items ``first <= job < last`` of :func:`conv_along`."""
     n, G, Q, _, I = T.shape
     l, R = H.shape
     m = out.shape[3]
-    for job in prange(n * R):
+    for job in range(first, last):
         b, r = job // R, job % R
         g = r if G > 1 else 0
         for q in range(Q):
@@ -39,19 +42,23 @@ def conv_along(T, H, stride, out):
                         out[b, r, q, t, i] += h * T[b, g, q, row, i]
 
 
-@njit(parallel=True, cache=True)
-def conv_along_backward(dout, T, H, stride, want_input, dT, dH, scratch):
-    """Back through :func:`conv_along` for the gradient ``dout`` of its output.
+def conv_along(T, H, stride, out):
+    """``out[b, r, q, t, i] = sum_k H[k, r] T[b, g(r), q, t * stride + k, i]``."""
+    n_items = T.shape[0] * H.shape[1]
+    n_blocks = n_blocks_for(n_items, out[0, 0].size * H.shape[0])
+    run_blocks(lambda block: _conv_along_block(
+        T, H, stride, out,
+        *block_bounds(n_items, n_blocks, block)), n_blocks)
 
-    Writes per-sample filter gradients to ``dH`` ``(n, l, R)`` (float64) and, when
-    ``want_input``, adds the input gradient to ``dT`` (shaped as ``T``).
-    ``scratch`` ``(n, I)`` in the maps' dtype holds partial sums that run along
-    the contiguous axis, so the products vectorize.
-    """
+
+@njit(cache=True, nogil=True)
+def _conv_along_backward_block(dout, T, H, stride, want_input, dT, dH, scratch,
+                               first, last):
+    """Items ``first <= b < last`` of :func:`conv_along_backward`."""
     n, G, Q, _, I = T.shape
     l, R = H.shape
     m = dout.shape[3]
-    for b in prange(n):
+    for b in range(first, last):
         acc = scratch[b]
         for r in range(R):
             g = r if G > 1 else 0
@@ -72,14 +79,28 @@ def conv_along_backward(dout, T, H, stride, want_input, dT, dH, scratch):
                 dH[b, k, r] = total
 
 
-@njit(parallel=True, cache=True)
-def conv_along_last(T, H, stride, out):
-    """:func:`conv_along` for the last mode: ``T`` ``(n, G, Q, D)``, ``out``
-    ``(n, R, Q, m)``."""
+def conv_along_backward(dout, T, H, stride, want_input, dT, dH, scratch):
+    """Back through :func:`conv_along` for the gradient ``dout`` of its output.
+
+    Writes per-sample filter gradients to ``dH`` ``(n, l, R)`` (float64) and, when
+    ``want_input``, adds the input gradient to ``dT`` (shaped as ``T``).
+    ``scratch`` ``(n, I)`` in the maps' dtype holds partial sums that run along
+    the contiguous axis, so the products vectorize.
+    """
+    n_items = T.shape[0]
+    n_blocks = n_blocks_for(n_items, 2 * dout[0].size * H.shape[0])
+    run_blocks(lambda block: _conv_along_backward_block(
+        dout, T, H, stride, want_input, dT, dH, scratch,
+        *block_bounds(n_items, n_blocks, block)), n_blocks)
+
+
+@njit(cache=True, nogil=True)
+def _conv_along_last_block(T, H, stride, out, first, last):
+    """Items ``first <= job < last`` of :func:`conv_along_last`."""
     n, G, Q, _ = T.shape
     l, R = H.shape
     m = out.shape[3]
-    for job in prange(n * R):
+    for job in range(first, last):
         b, r = job // R, job % R
         g = r if G > 1 else 0
         for q in range(Q):
@@ -96,14 +117,24 @@ def conv_along_last(T, H, stride, out):
                         row_out[t] += h * row_in[t * stride + k]
 
 
-@njit(parallel=True, cache=True)
-def conv_along_last_backward(dout, T, H, stride, want_input, dT, dH, scratch):
-    """:func:`conv_along_backward` for the last mode (``(n, G, Q, D)`` maps,
-    ``scratch`` ``(n, m)``)."""
+def conv_along_last(T, H, stride, out):
+    """:func:`conv_along` for the last mode: ``T`` ``(n, G, Q, D)``, ``out``
+    ``(n, R, Q, m)``."""
+    n_items = T.shape[0] * H.shape[1]
+    n_blocks = n_blocks_for(n_items, out[0, 0].size * H.shape[0])
+    run_blocks(lambda block: _conv_along_last_block(
+        T, H, stride, out,
+        *block_bounds(n_items, n_blocks, block)), n_blocks)
+
+
+@njit(cache=True, nogil=True)
+def _conv_along_last_backward_block(dout, T, H, stride, want_input, dT, dH,
+                                    scratch, first, last):
+    """Items ``first <= b < last`` of :func:`conv_along_last_backward`."""
     n, G, Q, _ = T.shape
     l, R = H.shape
     m = dout.shape[3]
-    for b in prange(n):
+    for b in range(first, last):
         acc = scratch[b]
         for r in range(R):
             g = r if G > 1 else 0
@@ -132,3 +163,13 @@ def conv_along_last_backward(dout, T, H, stride, want_input, dT, dH, scratch):
                 for t in range(m):
                     total += acc[t]
                 dH[b, k, r] = total
+
+
+def conv_along_last_backward(dout, T, H, stride, want_input, dT, dH, scratch):
+    """:func:`conv_along_backward` for the last mode (``(n, G, Q, D)`` maps,
+    ``scratch`` ``(n, m)``)."""
+    n_items = T.shape[0]
+    n_blocks = n_blocks_for(n_items, 2 * dout[0].size * H.shape[0])
+    run_blocks(lambda block: _conv_along_last_backward_block(
+        dout, T, H, stride, want_input, dT, dH, scratch,
+        *block_bounds(n_items, n_blocks, block)), n_blocks)

@@ -12,9 +12,10 @@ classification, one per class otherwise): output ``o`` is
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._cpu_pointwise import activate, dot, sample_loss
+from ._threads import block_bounds, run_blocks
 
 
 @njit(cache=True)
@@ -116,23 +117,63 @@ def _scratch(C, padded_shape, conv_shape5):
             np.empty(conv_shape5))
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
+def _forward_block(X, A, Bt, b, code, pad_before, padded_shape, stride, first,
+                   last, out):
+    """``out[i] = <Bt[o], act(conv(X_i, A))> + b[o]`` for ``first <= i < last``."""
+    n_out = Bt.shape[0]
+    Pbuf, Y, H, dH = _scratch(X.shape[1], padded_shape, Bt.shape[1:])
+    f = np.empty(n_out)
+    for i in range(first, last):
+        _sample_outputs(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dH, f)
+        for o in range(n_out):
+            out[i, o] = f[o] + b[o]
+
+
 def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride, n_blocks):
-    """Outputs ``<Bt[o], act(conv(X_i, A))> + b[o]`` ``(n, n_out)``."""
-    n, n_out = X.shape[0], Bt.shape[0]
-    out = np.empty((n, n_out))
-    for block in prange(n_blocks):
-        Pbuf, Y, H, dH = _scratch(X.shape[1], padded_shape, Bt.shape[1:])
-        f = np.empty(n_out)
-        for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
-            _sample_outputs(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dH,
-                            f)
-            for o in range(n_out):
-                out[i, o] = f[o] + b[o]
+    """Outputs ``<Bt[o], act(conv(X_i, A))> + b[o]`` ``(n, n_out)``, the samples
+    in ``n_blocks`` blocks side by side."""
+    n = X.shape[0]
+    out = np.empty((n, Bt.shape[0]))
+    run_blocks(lambda block: _forward_block(
+        X, A, Bt, b, code, pad_before, padded_shape, stride,
+        *block_bounds(n, n_blocks, block), out), n_blocks)
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
+def _loss_grad_block(X, y, weights, A, Bt, b, code, loss_code, pad_before,
+                     padded_shape, stride, first, last, dA, D, db):
+    """Samples ``first <= i < last`` of :func:`network_loss_grad`: returns their
+    loss and adds their gradients to ``dA``, ``D`` ``(n_out, size)`` and ``db``."""
+    n_out = Bt.shape[0]
+    size = Bt[0].size
+    Btf = Bt.reshape(n_out, size)
+    Pbuf, Y, H, dY = _scratch(X.shape[1], padded_shape, Bt.shape[1:])
+    Hf, dYf = H.reshape(size), dY.reshape(size)
+    f = np.empty(n_out)
+    G = np.empty(n_out)
+    loss = 0.0
+    for i in range(first, last):
+        _sample_outputs(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dY, f)
+        for o in range(n_out):
+            f[o] += b[o]
+        loss += weights[i] * sample_loss(loss_code, f, y[i], G)
+        for o in range(n_out):
+            G[o] *= weights[i]
+            db[o] += G[o]
+            for j in range(size):
+                D[o, j] += G[o] * Hf[j]
+        # dY held act'(Y): dY = act'(Y) sum_o G_o Bt_o
+        for j in range(size):
+            s = 0.0
+            for o in range(n_out):
+                s += G[o] * Btf[o, j]
+            dYf[j] *= s
+        _correlate_into(dA, dY, Pbuf, stride)
+    return loss
+
+
 def network_loss_grad(
     X, y, weights, A, Bt, b, code, loss_code, pad_before, padded_shape, stride,
     n_blocks,
@@ -142,49 +183,17 @@ def network_loss_grad(
     Loss ``sum_i w_i loss(f_i, y_i)`` (see :mod:`._cpu_pointwise`).  Returns the
     loss, ``dA`` (shape of ``A``), ``D[o] = sum_i G_io act(conv(X_i))`` (to be
     pooled into the FC gradient) and ``db``, with ``G_io = w_i dloss/df_io``.
-    Each thread accumulates its own block; blocks are summed in order, so results
-    are deterministic for a given thread count.
+    Each of the ``n_blocks`` blocks of samples accumulates its own sums; they
+    are added in block order, so results are deterministic for a given
+    ``n_blocks``.
     """
     n, n_out = X.shape[0], Bt.shape[0]
-    size = Bt[0].size
-    Btf = Bt.reshape(n_out, size)
-    losses = np.zeros(n_blocks)
+    dAs = np.zeros((n_blocks, *A.shape))
+    Ds = np.zeros((n_blocks, n_out, Bt[0].size))
     dbs = np.zeros((n_blocks, n_out))
-    dAs = np.zeros((n_blocks, A.shape[0], A.shape[1], A.shape[2], A.shape[3],
-                    A.shape[4], A.shape[5]))
-    Ds = np.zeros((n_blocks, n_out, size))
-    for block in prange(n_blocks):
-        Pbuf, Y, H, dY = _scratch(X.shape[1], padded_shape, Bt.shape[1:])
-        Hf, dYf = H.reshape(size), dY.reshape(size)
-        f = np.empty(n_out)
-        G = np.empty(n_out)
-        dA = dAs[block]
-        D = Ds[block]
-        for i in range((block * n) // n_blocks, ((block + 1) * n) // n_blocks):
-            _sample_outputs(Pbuf, X, i, A, Bt, pad_before, stride, code, Y, H, dY,
-                            f)
-            for o in range(n_out):
-                f[o] += b[o]
-            losses[block] += weights[i] * sample_loss(loss_code, f, y[i], G)
-            for o in range(n_out):
-                G[o] *= weights[i]
-                dbs[block, o] += G[o]
-                for j in range(size):
-                    D[o, j] += G[o] * Hf[j]
-            # dY held act'(Y): dY = act'(Y) sum_o G_o Bt_o
-            for j in range(size):
-                s = 0.0
-                for o in range(n_out):
-                    s += G[o] * Btf[o, j]
-                dYf[j] *= s
-            _correlate_into(dA, dY, Pbuf, stride)
-    loss = 0.0
-    db = np.zeros(n_out)
-    dA_total = np.zeros(A.shape)
-    D_total = np.zeros((n_out, size))
-    for block in range(n_blocks):
-        loss += losses[block]
-        db += dbs[block]
-        dA_total += dAs[block]
-        D_total += Ds[block]
-    return loss, dA_total, D_total.reshape(Bt.shape), db
+    losses = run_blocks(lambda block: _loss_grad_block(
+        X, y, weights, A, Bt, b, code, loss_code, pad_before, padded_shape, stride,
+        *block_bounds(n, n_blocks, block), dAs[block], Ds[block], dbs[block]),
+        n_blocks)
+    return (float(sum(losses)), dAs.sum(axis=0), Ds.sum(axis=0).reshape(Bt.shape),
+            dbs.sum(axis=0))

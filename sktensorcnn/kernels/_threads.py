@@ -1,8 +1,18 @@
-"""Thread counts: how many threads numba and BLAS use, and keeping BLAS's threads
-off the cores numba's threads work on."""
+"""Threads: how many the kernels and BLAS use, the pool the kernels run on, and
+keeping BLAS's threads off the cores the kernels work on.
+
+The CPU kernels are serial numba functions compiled with ``nogil=True``;
+:func:`run_blocks` runs blocks of their work on a shared pool of Python
+threads.  numba's own ``parallel=True`` would do the same, but compiling one
+such kernel takes 25-30 s against 5-6 s for its serial body (the parallel
+lowering hands LLVM the whole body again), and that is the first fit of a
+fresh install; the per-call cost of the pool is tens of microseconds.
+"""
 
 import contextlib
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 from threadpoolctl import ThreadpoolController
@@ -53,3 +63,49 @@ def limit_threads(n_jobs):
                 yield
     finally:
         numba.set_num_threads(previous)
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    workers = max(numba.config.NUMBA_NUM_THREADS, os.cpu_count() or 1)
+    return ThreadPoolExecutor(max_workers=workers,
+                              thread_name_prefix="sktensorcnn-kernels")
+
+
+def block_bounds(n_items: int, n_blocks: int, block: int) -> tuple[int, int]:
+    """Items ``[first, last)`` of ``block``: ``n_blocks`` contiguous blocks whose
+    sizes differ by at most one."""
+    return (block * n_items) // n_blocks, ((block + 1) * n_items) // n_blocks
+
+
+#: Multiply-adds below which a block is not worth handing to another thread
+#: (waking a pool thread costs tens of microseconds).
+MIN_BLOCK_WORK = 2**17
+
+
+def n_blocks_for(n_items: int, work_per_item: float = float("inf")) -> int:
+    """Blocks of work for ``n_items`` items: one per thread the caller has
+    (``numba.get_num_threads()``, which :func:`limit_threads` sets), at most one
+    per item and one per :data:`MIN_BLOCK_WORK` multiply-adds."""
+    by_work = n_items * work_per_item // MIN_BLOCK_WORK
+    return int(max(1, min(n_items, numba.get_num_threads(), by_work)))
+
+
+def run_blocks(task, n_blocks: int) -> list:
+    """``[task(0), ..., task(n_blocks - 1)]``, the blocks side by side: block 0 on
+    the calling thread, the others on the shared pool.
+
+    ``task`` must spend its time in ``nogil`` numba kernels (else the blocks
+    take turns on the GIL) and must not itself call :func:`run_blocks`.
+    Results come in block order, so sums over them do not depend on timing.
+    """
+    if n_blocks <= 1:
+        return [task(0)]
+    futures = [_pool().submit(task, block) for block in range(1, n_blocks)]
+    try:
+        first = task(0)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [first, *(future.result() for future in futures)]

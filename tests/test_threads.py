@@ -1,0 +1,89 @@
+"""The pool the CPU kernels run their blocks on (kernels._threads.run_blocks)."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from _reference import network_reference
+
+from sktensorcnn import kernels
+from sktensorcnn.activations import activation_code
+from sktensorcnn.geometry import ConvPoolGeometry
+from sktensorcnn.kernels import _threads
+from sktensorcnn.kernels._threads import block_bounds, run_blocks
+from sktensorcnn.losses import loss_code
+
+
+def test_block_bounds_partition_the_items():
+    for n_items in (0, 1, 5, 17):
+        for n_blocks in (1, 2, 3, 8):
+            bounds = [block_bounds(n_items, n_blocks, b) for b in range(n_blocks)]
+            covered = [i for first, last in bounds for i in range(first, last)]
+            assert covered == list(range(n_items))
+            sizes = [last - first for first, last in bounds]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_results_come_in_block_order_whatever_finishes_first():
+    def task(block):
+        time.sleep(0.02 * (4 - block))  # later blocks finish first
+        return block, threading.get_ident()
+
+    results = run_blocks(task, 4)
+    assert [block for block, _ in results] == [0, 1, 2, 3]
+    # block 0 runs on the calling thread, the others elsewhere
+    assert results[0][1] == threading.get_ident()
+    assert len({ident for _, ident in results}) > 1
+
+
+@pytest.mark.parametrize("failing", [0, 2])
+def test_an_error_in_any_block_reaches_the_caller(failing):
+    def task(block):
+        if block == failing:
+            raise ValueError(f"block {block}")
+        return block
+
+    with pytest.raises(ValueError, match=f"block {failing}"):
+        run_blocks(task, 3)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_network_loss_is_the_same_split_into_any_number_of_blocks(
+        n_threads, rng, monkeypatch):
+    """The fused network kernel against the direct network, whatever the
+    number of blocks the samples are split into."""
+    import numba
+
+    # split even this small problem into one block per thread
+    monkeypatch.setattr(_threads, "MIN_BLOCK_WORK", 1)
+
+    geometry = ConvPoolGeometry.from_params((9, 7), kernel_size=3, pool_size=2)
+    X = rng.standard_normal((11, 9, 7))
+    A = rng.standard_normal((2, 3, 3))
+    fc = rng.standard_normal((2, *geometry.pooled_shape))
+    y = rng.standard_normal(11)
+    weights = np.full(11, 1 / 11)
+    Bt = np.stack([np.einsum("kr,rm->km", fc[k].reshape(1, -1),
+                             _spread(geometry)) for k in range(2)])
+    previous = numba.get_num_threads()
+    threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(threads)
+    try:
+        assert _threads.n_blocks_for(11, 1) == threads
+        loss, *_ = kernels.network_loss_grad(
+            X, y, weights, A, Bt.reshape(1, 2, *geometry.conv_shape), np.zeros(1),
+            geometry, activation_code("identity"), loss_code("squared"))
+    finally:
+        numba.set_num_threads(previous)
+    outputs = network_reference(X, A, fc, 0.0, geometry)
+    np.testing.assert_allclose(loss, np.mean(0.5 * (outputs - y) ** 2), rtol=1e-12)
+
+
+def _spread(geometry):
+    """(P, M): pooling cells spread onto the convolution outputs."""
+    mats = geometry.pooling_matrices()
+    spread = mats[0]
+    for m in mats[1:]:
+        spread = np.kron(spread, m)
+    return spread
