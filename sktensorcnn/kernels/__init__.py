@@ -69,10 +69,11 @@ def _batch(geometry: ConvPoolGeometry) -> int:
     return int(np.clip(_SMALL_SAMPLE // np.prod(geometry.padded_shape), 1, 16))
 
 
-#: Entries per sample up to which the features are mode products with box
-#: matrices (no compilation; see :mod:`._cpu_box_products`), the numba kernel
-#: beyond.
-BOX_PRODUCTS_MAX_ENTRIES = 4096
+#: Input entries of a call (samples times entries per sample) up to which the
+#: features are mode products with box matrices (see :mod:`._cpu_box_products`):
+#: a few milliseconds at most, where compiling the numba kernel would take
+#: seconds the first time; beyond, the numba kernel (up to 4x faster).
+BOX_PRODUCTS_MAX_ENTRIES = 2**20
 
 
 def conv_pool_features(
@@ -105,7 +106,7 @@ def conv_pool_features(
     C = geometry.n_channels or 1
     if out is None:
         out = np.empty((n, *geometry.feature_shape), dtype=X.dtype)
-    if C * int(np.prod(geometry.sample_shape)) <= BOX_PRODUCTS_MAX_ENTRIES:
+    if n * C * int(np.prod(geometry.sample_shape)) <= BOX_PRODUCTS_MAX_ENTRIES:
         return _cpu_box_products.conv_pool_features(
             np.asarray(X).reshape(n, C, *geometry.sample_shape), geometry, out)
     X6 = _writable(X).reshape(n, C, *ones, *geometry.sample_shape)
