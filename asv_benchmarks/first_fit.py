@@ -6,6 +6,8 @@ install); *warm*: the same directory again, filled by the cold run (a second
 session).  The data are scikit-learn's digits (8x8, 1,257 training samples), the
 layer is ``kernel_size=3, pool_size=3``; regressors predict the digit's value.
 
+The code is that of the asv benchmark ``benchmarks/bench_first_fit.py``.
+
 Usage::
 
     python asv_benchmarks/first_fit.py                     # every kind
@@ -22,45 +24,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-STRUCTURES = {"dense": "CNN", "tucker": "TuckerCNN", "cp": "CPCNN"}
-KINDS = [f"{activation}-{structure}-{task}"
-         for task in ("regressor", "classifier")
-         for structure in STRUCTURES
-         for activation in ("identity", "relu")]
+sys.path.insert(0, str(Path(__file__).parent))
+from benchmarks.bench_first_fit import FIT_CODE, KINDS, setup_code  # noqa: E402
 
-# what one process runs: import, load digits, one fit, print the seconds
-_CHILD = r"""
-import json, sys, time, warnings
+# one process: the setup of the asv benchmark, then the timed fit and a predict
+_TIMED = """
+import json, time
 start = time.perf_counter()
-import sktensorcnn
-from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
-imported = time.perf_counter() - start
-activation, structure, task = sys.argv[1].split("-")
-prefix = {"dense": "CNN", "tucker": "TuckerCNN", "cp": "CPCNN"}[structure]
-Est = getattr(sktensorcnn, prefix + ("Classifier" if task == "classifier"
-                                      else "Regressor"))
-extra = {"tucker": dict(ranks=(3, 3, 4)), "cp": dict(rank=4)}.get(structure, {})
-X, y = load_digits(return_X_y=True)
-X = X.reshape(-1, 8, 8)[:1257] / 16.0
-y = y[:1257] if task == "classifier" else y[:1257].astype(float)
-est = Est(kernel_size=3, pool_size=3, n_kernels=4, activation=activation,
-          random_state=0, **extra)
-start = time.perf_counter()
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    est.fit(X, y)
+{fit}
 fit = time.perf_counter() - start
 start = time.perf_counter()
 est.predict(X)
-predict = time.perf_counter() - start
-print(json.dumps(dict(import_s=imported, fit_s=fit, predict_s=predict)))
+print(json.dumps(dict(fit_s=fit, predict_s=time.perf_counter() - start)))
 """
 
 
 def _run(args: list[str], cache_dir: str) -> tuple[float, str]:
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)  # for the demo
     start = time.perf_counter()
     done = subprocess.run([sys.executable, *args], env=env, capture_output=True,
                           text=True, check=True)
@@ -72,7 +54,8 @@ def first_fit(kind: str) -> dict:
     with tempfile.TemporaryDirectory() as cache_dir:
         row = {"kind": kind}
         for label in ("cold", "warm"):
-            wall, out = _run(["-c", _CHILD, kind], cache_dir)
+            code = setup_code(kind, cache_dir) + _TIMED.format(fit=FIT_CODE)
+            wall, out = _run(["-c", code], cache_dir)
             times = json.loads(out.strip().splitlines()[-1])
             row[f"{label}_fit_s"] = times["fit_s"]
             row[f"{label}_process_s"] = wall
