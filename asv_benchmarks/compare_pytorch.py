@@ -16,6 +16,10 @@ same number of threads.  Problems (nonlinear-network issue):
   ``R`` components, depthwise 1-D convolutions along the others, and a 1x1x1
   convolution by the output factor.
 
+The dense rows also give GFLOP/s (the convolution and its kernel gradient,
+:func:`conv_flops`) beside the GFLOP/s of a 1024 x 1024 matrix product on the
+same threads, the machine's practical peak.
+
 Run ``python asv_benchmarks/compare_pytorch.py [--threads 2]``.  PyTorch is never a
 dependency of sktensorcnn; this script is the only place it appears.
 """
@@ -120,6 +124,24 @@ def pytorch_factorized(X, y, B, geometry, kind, ranks, dtype):
     return best_of(step)
 
 
+def gemm_peak(dtype, size=1024):
+    """GFLOP/s of a square matrix product in numpy's BLAS (best of five), the
+    yardstick of the dense paths."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
+    return 2 * size**3 / best_of(lambda: a @ b, repeat=5) / 1e9
+
+
+def conv_flops(geometry, K):
+    """Floating-point operations per sample of one forward + backward pass of
+    the dense convolution: the convolution and the kernel gradient, each
+    ``K C L M`` multiply-adds (no input gradient is needed)."""
+    C = geometry.n_channels or 1
+    macs = K * C * int(np.prod(geometry.kernel_size)) * int(np.prod(
+        geometry.conv_shape))
+    return 2 * 2 * macs
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -132,6 +154,7 @@ def main(argv=None):
     except ImportError:
         torch = None
         print("PyTorch is not installed: only sktensorcnn's figures are printed.")
+    peaks = {dtype: gemm_peak(dtype) for dtype in ("float32", "float64")}
     print(f"{'problem':<10}{'dtype':<9}{'sktensorcnn/s':>15}{'PyTorch/s':>12}"
           f"{'ratio':>8}{'PyTorch factorized/s':>22}{'ratio':>8}")
     for name, p in PROBLEMS.items():
@@ -148,6 +171,10 @@ def main(argv=None):
             if torch is not None:
                 theirs = p["n"] / pytorch(X, y, A.astype(dtype), B, geometry, dtype)
                 line += f"{theirs:>12.0f}{rate / theirs:>8.2f}"
+            flops = conv_flops(geometry, p["K"]) / 1e9
+            line += (f"   GFLOP/s: {rate * flops:.1f}"
+                     + (f" vs {theirs * flops:.1f}" if torch is not None else "")
+                     + f" (GEMM peak {peaks[dtype]:.0f})")
             print(line)
             if name != "volume32":
                 continue

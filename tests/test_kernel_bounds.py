@@ -3,7 +3,9 @@
 numba does not check bounds by default, so an indexing slip corrupts memory instead
 of raising.  This test recompiles the kernels with ``NUMBA_BOUNDSCHECK=1`` in a
 subprocess (the flag is read at import) and runs them on geometries that exercise
-every code path: 1 to 4 modes, strides, padding, channels, batched tiny samples.
+every code path: 1 to 4 modes, strides, padding, channels, batched tiny samples,
+the fused network loops and the BLAS path's numba head, split into blocks even
+when the work is small.
 """
 
 import os
@@ -19,7 +21,10 @@ SCRIPT = textwrap.dedent(
     from sktensorcnn.geometry import ConvPoolGeometry
     from sktensorcnn.network import network_loss, network_outputs
 
-    kernels.GEMM_MIN_MACS_PER_OUTPUT = 10**12  # the numba network kernels
+    from sktensorcnn.kernels import _threads
+
+    kernels.BOX_PRODUCTS_MAX_ENTRIES = 0  # the numba features kernel
+    _threads.MIN_BLOCK_WORK = 1  # blocks on every call
 
     cases = [
         ((7, 5, 7), None, 2, 1, "valid", (3, 2, 3), None),
@@ -44,9 +49,12 @@ SCRIPT = textwrap.dedent(
             B = rng.standard_normal((3, 2, *g.pooled_shape))
             y, w = rng.integers(0, 3, n).astype(float), np.full(n, 1.0 / n)
             b = np.zeros(3)
-            assert np.isfinite(network_outputs(X, A, B, b, g, "tanh")).all()
-            assert np.isfinite(network_loss(X, y, w, A, B, b, g, "relu",
-                                            "multinomial")[0])
+            # the fused numba loops, then the BLAS path and its numba head
+            for threshold in (10**12, 0):
+                kernels.GEMM_MIN_MACS_PER_OUTPUT = threshold
+                assert np.isfinite(network_outputs(X, A, B, b, g, "tanh")).all()
+                assert np.isfinite(network_loss(X, y, w, A, B, b, g, "relu",
+                                                "multinomial")[0])
     print("bounds ok")
     """
 )
