@@ -66,15 +66,11 @@ def ours_factorized(X, y, B, geometry, kind, ranks):
         X, y, w, params, B[None], [0.0], geometry, "relu", "squared", kind))
 
 
-def pytorch(X, y, A, B, geometry, dtype):
+def _time_step(model, X, y, dtype):
+    """Best time of one full-batch forward + backward of a PyTorch model with
+    the squared loss."""
     import torch
 
-    conv = torch.nn.Conv3d(1, A.shape[0], geometry.kernel_size, bias=False)
-    pool = torch.nn.AvgPool3d(geometry.pool_size)
-    with torch.no_grad():
-        conv.weight.copy_(torch.from_numpy(A[:, None]))
-    fc = torch.nn.Linear(A.shape[0] * geometry.n_cells, 1)
-    model = torch.nn.Sequential(conv, torch.nn.ReLU(), pool, torch.nn.Flatten(), fc)
     model = model.to(getattr(torch, dtype))
     Xt = torch.from_numpy(X[:, None])
     yt = torch.from_numpy(y.astype(X.dtype))
@@ -87,10 +83,21 @@ def pytorch(X, y, A, B, geometry, dtype):
     return best_of(step)
 
 
+def pytorch(X, y, A, B, geometry, dtype):
+    import torch
+
+    conv = torch.nn.Conv3d(1, A.shape[0], geometry.kernel_size, bias=False)
+    pool = torch.nn.AvgPool3d(geometry.pool_size)
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(A[:, None]))
+    fc = torch.nn.Linear(A.shape[0] * geometry.n_cells, 1)
+    model = torch.nn.Sequential(conv, torch.nn.ReLU(), pool, torch.nn.Flatten(), fc)
+    return _time_step(model, X, y, dtype)
+
+
 def pytorch_factorized(X, y, B, geometry, kind, ranks, dtype):
     """The factorized network in PyTorch: 1-D convolutions along one mode at a
     time, then the output mixing, ReLU, pooling and the linear layer."""
-    import torch
     from torch import nn
 
     l1, l2, l3 = geometry.kernel_size
@@ -112,16 +119,7 @@ def pytorch_factorized(X, y, B, geometry, kind, ranks, dtype):
                   nn.Conv3d(R, K, 1, bias=False)]
     model = nn.Sequential(*layers, nn.ReLU(), nn.AvgPool3d(geometry.pool_size),
                           nn.Flatten(), nn.Linear(K * geometry.n_cells, 1))
-    model = model.to(getattr(torch, dtype))
-    Xt = torch.from_numpy(X[:, None])
-    yt = torch.from_numpy(y.astype(X.dtype))
-
-    def step():
-        model.zero_grad()
-        loss = 0.5 * ((model(Xt)[:, 0] - yt) ** 2).mean()
-        loss.backward()
-
-    return best_of(step)
+    return _time_step(model, X, y, dtype)
 
 
 def gemm_peak(dtype, size=1024):

@@ -65,7 +65,8 @@ _SMALL_SAMPLE = 4096
 
 
 def _batch(geometry: ConvPoolGeometry) -> int:
-    """Samples per kernel pass: 16 for tiny samples (short rows), 1 for large."""
+    """Samples per kernel pass (interleaved along the last axis by the feature
+    and fused network kernels): 16 for tiny samples (short rows), 1 for large."""
     return int(np.clip(_SMALL_SAMPLE // np.prod(geometry.padded_shape), 1, 16))
 
 
@@ -237,7 +238,8 @@ def network_forward(
     out = np.empty((X6.shape[0], Bt6.shape[0]))
     for rows, chunk in _float64_chunks(X6):
         out[rows] = _cpu_network.network_forward(chunk, A6, Bt6, b, code, pad,
-                                                 padded, stride, n_blocks)
+                                                 padded, stride, n_blocks,
+                                                 _batch(geometry))
     return out
 
 
@@ -269,7 +271,7 @@ def network_loss_grad(
         for rows, chunk in _float64_chunks(X6):
             part = _cpu_network.network_loss_grad(
                 chunk, y[rows], weights[rows], A6, Bt6, b, code, loss_code, pad,
-                padded, stride, n_blocks)
+                padded, stride, n_blocks, _batch(geometry))
             loss, dA, D, db = (total + p for total, p in zip((loss, dA, D, db), part))
     return loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db
 
