@@ -861,9 +861,10 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
 
     def _blas_threads(self, geometry, kernel_param, n_samples):
         """BLAS keeps its threads on the BLAS (im2col) path, when the products of
-        one evaluation are large enough to pay for them; elsewhere numba's threads
-        do the work (see :func:`sktensorcnn.kernels.single_threaded_blas`: BLAS
-        threads spinning after a small product slow the numba head down 5-15x)."""
+        one evaluation are large enough to pay for them; elsewhere the numba
+        kernels' threads do the work (see
+        :func:`sktensorcnn.kernels.single_threaded_blas`: BLAS threads spinning
+        after a small product slow the numba head down 5-15x)."""
         if self._factorized_kind(geometry, kernel_param)[1] or not kernels.uses_gemm(
                 geometry, self.n_kernels_):
             return kernels.single_threaded_blas()

@@ -26,10 +26,10 @@ def _blas_controller() -> ThreadpoolController:
 def single_threaded_blas():
     """Context in which BLAS runs on one thread.
 
-    Where numba's threads do the parallel work (the fused network loops, the
+    Where the kernels' threads do the parallel work (the fused network loops, the
     factorized convolution) BLAS only computes thin products and small solver
     updates; its threads, left spinning after each call, would take the cores
-    from numba's threads (2-3x slower fits measured on 2 cores).
+    from the kernels' threads (2-3x slower fits measured on 2 cores).
     """
     return _blas_controller().limit(limits=1, user_api="blas")
 
