@@ -16,9 +16,11 @@ same number of threads.  Problems (nonlinear-network issue):
   ``R`` components, depthwise 1-D convolutions along the others, and a 1x1x1
   convolution by the output factor.
 
-The dense rows also give GFLOP/s (the convolution and its kernel gradient,
-:func:`conv_flops`) beside the GFLOP/s of a 1024 x 1024 matrix product on the
-same threads, the machine's practical peak.
+For the volume, one epoch of Adam with mini-batches of 16 is also timed
+(seconds; the ratio is PyTorch's time over ours).  The dense rows also give
+GFLOP/s (the convolution and its kernel gradient, :func:`conv_flops`) beside
+the GFLOP/s of a 1024 x 1024 matrix product on the same threads, the machine's
+practical peak.
 
 Run ``python asv_benchmarks/compare_pytorch.py [--threads 2]``.  PyTorch is never a
 dependency of sktensorcnn; this script is the only place it appears.
@@ -122,6 +124,43 @@ def pytorch_factorized(X, y, B, geometry, kind, ranks, dtype):
     return _time_step(model, X, y, dtype)
 
 
+def ours_adam_epoch(X, y, geometry, K):
+    """Seconds of one Adam epoch (mini-batches of 16) of ``CNNRegressor`` with
+    ReLU: the second ``partial_fit`` (the first one also makes the start)."""
+    from sktensorcnn import CNNRegressor
+
+    est = CNNRegressor(kernel_size=geometry.kernel_size, pool_size=geometry.pool_size,
+                       n_kernels=K, activation="relu", solver="adam", batch_size=16,
+                       init="random", random_state=0)
+    est.partial_fit(X, y)
+    return best_of(lambda: est.partial_fit(X, y))
+
+
+def pytorch_adam_epoch(X, y, geometry, K, dtype):
+    """Seconds of one Adam epoch (mini-batches of 16) of the same network in
+    PyTorch."""
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv3d(1, K, geometry.kernel_size, bias=False),
+                          nn.ReLU(), nn.AvgPool3d(geometry.pool_size), nn.Flatten(),
+                          nn.Linear(K * geometry.n_cells, 1))
+    model = model.to(getattr(torch, dtype))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    Xt = torch.from_numpy(X[:, None])
+    yt = torch.from_numpy(y.astype(X.dtype))
+
+    def epoch():
+        for first in range(0, len(Xt), 16):
+            optimizer.zero_grad()
+            output = model(Xt[first:first + 16])[:, 0]
+            loss = 0.5 * ((output - yt[first:first + 16]) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+
+    return best_of(epoch)
+
+
 def gemm_peak(dtype, size=1024):
     """GFLOP/s of a square matrix product in numpy's BLAS (best of five), the
     yardstick of the dense paths."""
@@ -185,6 +224,12 @@ def main(argv=None):
                     line += (f"{theirs:>12.0f}{rate / theirs:>8.2f}"
                              f"{same:>22.0f}{rate / same:>8.2f}")
                 print(line + f"   (rank(s) {ranks})")
+            ours_epoch = ours_adam_epoch(X, y, geometry, p["K"])
+            line = f"{'  Adam':<10}{dtype:<9}{ours_epoch:>14.2f}s"
+            if torch is not None:
+                theirs_epoch = pytorch_adam_epoch(X, y, geometry, p["K"], dtype)
+                line += f"{theirs_epoch:>11.2f}s{theirs_epoch / ours_epoch:>8.2f}"
+            print(line + "   (one epoch, batches of 16, seconds)")
 
 
 if __name__ == "__main__":
