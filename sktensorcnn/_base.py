@@ -784,10 +784,10 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         if on_gpu:  # samples, targets and weights go to the GPU once per fit
             samples = kernels.device_samples(X, geometry, y, sample_weight)
         elif not factorized and not kernels.uses_gemm(geometry, K) and not (
-                X.dtype == np.float64 and X.flags.writeable):
-            # the fused loops read float64 samples: convert once per fit, not at
-            # every evaluation (see kernels._float64_chunks)
-            X = X.astype(np.float64)
+                X.dtype in (np.float32, np.float64) and X.flags.writeable):
+            # the fused loops read writable float32 / float64 samples: copy once
+            # per fit, not at every evaluation (see kernels._sample_chunks)
+            X = np.array(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
 
         def objective(current, rows=None):
             if on_gpu:  # the weights are normalized over the rows on the device

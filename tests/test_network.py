@@ -55,6 +55,34 @@ def test_forward_and_gradients(geometry, seed, activation, loss, gemm):
         kernels.GEMM_MIN_MACS_PER_OUTPUT = threshold
 
 
+@given(geometry=geometries(), seed=st.integers(0, 2**16), gemm=st.booleans())
+def test_float32_samples_match_the_float64_reference(geometry, seed, gemm):
+    """float32 samples are convolved in float32 (fused loops and BLAS path):
+    outputs and loss within float32 rounding of the float64 reference."""
+    rng = np.random.default_rng(seed)
+    n, K, n_out = 5, 2, 3
+    X = rng.standard_normal((n, *geometry.input_shape))
+    A = rng.standard_normal((K, *geometry.kernel_shape))
+    B = rng.standard_normal((n_out, K, *geometry.pooled_shape))
+    b = rng.standard_normal(n_out)
+    y = rng.integers(0, n_out, n).astype(float)
+    w = np.full(n, 1.0 / n)
+    X32 = X.astype(np.float32)
+    # the reference sees the float32 values, so only the arithmetic differs
+    ref = _reference(X32.astype(np.float64), A, B, b, geometry, "tanh")
+    threshold = kernels.GEMM_MIN_MACS_PER_OUTPUT
+    kernels.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
+    try:
+        out = network_outputs(X32, A, B, b, geometry, "tanh")
+        value = network_loss(X32, y, w, A, B, b, geometry, "tanh", "multinomial")[0]
+    finally:
+        kernels.GEMM_MIN_MACS_PER_OUTPUT = threshold
+    scale = 1.0 + np.abs(ref).max()
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4 * scale)
+    expected = w @ loss_and_gradient("multinomial", ref, y)[0]
+    assert value == pytest.approx(expected, rel=1e-4, abs=1e-4 * scale)
+
+
 def _targets(rng, loss, n, n_out):
     if loss == "squared":
         return rng.standard_normal(n)

@@ -159,16 +159,19 @@ def _writable(X: np.ndarray, dtype=None) -> np.ndarray:
 _CHUNK_BYTES = 64 * 2**20
 
 
-def _float64_chunks(X6: np.ndarray):
-    """Row chunks of ``X6`` as writable float64 (the fused loops' one signature;
-    their scratch is float64 anyway): the whole array when it already is."""
-    if X6.flags.writeable and X6.dtype == np.float64:
+def _sample_chunks(X6: np.ndarray):
+    """Row chunks of ``X6`` that the fused loops can read: the whole array when
+    it is writable float32 / float64 (the two precisions they are compiled
+    for), else writable copies, chunk by chunk (read-only memory maps, other
+    dtypes become float64)."""
+    if X6.flags.writeable and X6.dtype in (np.float32, np.float64):
         yield slice(0, X6.shape[0]), X6
         return
+    dtype = X6.dtype if X6.dtype in (np.float32, np.float64) else np.float64
     size = max(1, _CHUNK_BYTES // max(X6[0].size * 8, 1))
     for start in range(0, X6.shape[0], size):
         rows = slice(start, min(start + size, X6.shape[0]))
-        yield rows, _writable(X6[rows], np.float64)
+        yield rows, _writable(X6[rows], dtype)
 
 
 def _canonical(geometry: ConvPoolGeometry):
@@ -236,8 +239,9 @@ def network_forward(
     if uses_gemm(geometry, kernels.shape[0]):
         return _cpu_gemm.network_forward(X6, A6, Bt6, b, code, pad, padded, stride)
     out = np.empty((X6.shape[0], Bt6.shape[0]))
-    for rows, chunk in _float64_chunks(X6):
-        out[rows] = _cpu_network.network_forward(chunk, A6, Bt6, b, code, pad,
+    for rows, chunk in _sample_chunks(X6):
+        out[rows] = _cpu_network.network_forward(chunk, A6.astype(chunk.dtype),
+                                                 Bt6, b, code, pad,
                                                  padded, stride, n_blocks,
                                                  _batch(geometry))
     return out
@@ -268,9 +272,10 @@ def network_loss_grad(
             X6, y, weights, A6, Bt6, b, code, loss_code, pad, padded, stride)
     else:
         loss, dA, D, db = 0.0, 0.0, 0.0, 0.0
-        for rows, chunk in _float64_chunks(X6):
+        for rows, chunk in _sample_chunks(X6):
             part = _cpu_network.network_loss_grad(
-                chunk, y[rows], weights[rows], A6, Bt6, b, code, loss_code, pad,
+                chunk, y[rows], weights[rows], A6.astype(chunk.dtype), Bt6, b,
+                code, loss_code, pad,
                 padded, stride, n_blocks, _batch(geometry))
             loss, dA, D, db = (total + p for total, p in zip((loss, dA, D, db), part))
     return loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db

@@ -10,10 +10,13 @@ classification, one per class otherwise): output ``o`` is
 ``<Bt[o], act(conv(X, A))> + b[o]``, and the FC gradient is the pooling of
 ``D[o] = sum_i G_io act(conv(X_i, A))``, done once per call by the caller.
 
-Small samples are convolved ``lanes`` at a time, interleaved along the last
-axis (``P[c, x1, x2, x3, x4 * lanes + b]`` holds sample ``b``'s entry), so that
-the innermost loops run over ``m4 * lanes`` entries instead of a short row of
-one sample: 1.5-1.9x faster on 8 x 8 images.  Large samples use one lane.
+The convolution runs in the samples' precision (float32 or float64, the
+kernels ``A`` given in it too); activations, the head and the gradient sums
+are float64.  Small samples are convolved ``lanes`` at a time, interleaved
+along the last axis (``P[c, x1, x2, x3, x4 * lanes + b]`` holds sample ``b``'s
+entry), so that the innermost loops run over ``m4 * lanes`` entries instead of
+a short row of one sample: 1.5-1.9x faster on 8 x 8 images.  Large samples use
+one lane.
 """
 
 import numpy as np
@@ -113,13 +116,14 @@ def _correlate_into(dA, dY, P, stride, lanes):
 
 
 @njit(inline="always")
-def _scratch(C, padded_shape, Bt, lanes):
-    """Per-block buffers: the padded, interleaved samples ``P`` and their
-    convolution outputs ``Y`` ``(K, m1, m2, m3, m4 * lanes)``."""
-    P = np.zeros((C, padded_shape[0], padded_shape[1], padded_shape[2],
-                  padded_shape[3] * lanes))
+def _scratch(X, padded_shape, Bt, lanes):
+    """Per-block buffers in the samples' precision: the padded, interleaved
+    samples ``P`` and their convolution outputs ``Y`` ``(K, m1, m2, m3, m4 *
+    lanes)``."""
+    P = np.zeros((X.shape[1], padded_shape[0], padded_shape[1], padded_shape[2],
+                  padded_shape[3] * lanes), X.dtype)
     Y = np.empty((Bt.shape[1], Bt.shape[2], Bt.shape[3], Bt.shape[4],
-                  Bt.shape[5] * lanes))
+                  Bt.shape[5] * lanes), X.dtype)
     return P, Y
 
 
@@ -130,7 +134,7 @@ def _forward_block(X, A, Bt, b, code, pad_before, padded_shape, stride, lanes,
     n_out = Bt.shape[0]
     size = Bt[0].size
     Btf = Bt.reshape(n_out, size)
-    P, Y = _scratch(X.shape[1], padded_shape, Bt, lanes)
+    P, Y = _scratch(X, padded_shape, Bt, lanes)
     Yf = Y.reshape(size, lanes)  # row j = (k, t), one column per lane
     H = np.empty(size)
     for start in range(first, last, lanes):
@@ -164,7 +168,7 @@ def _loss_grad_block(X, y, weights, A, Bt, b, code, loss_code, pad_before,
     n_out = Bt.shape[0]
     size = Bt[0].size
     Btf = Bt.reshape(n_out, size)
-    P, Y = _scratch(X.shape[1], padded_shape, Bt, lanes)
+    P, Y = _scratch(X, padded_shape, Bt, lanes)
     Yf = Y.reshape(size, lanes)  # row j = (k, t), one column per lane
     H = np.empty(size)
     dH = np.empty(size)
