@@ -64,11 +64,13 @@ def test_network_equals_features_dot_weight(path, geometry, seed, K):
 
 
 @pytest.mark.parametrize("path", PATHS)
-@given(geometry=geometries(), seed=st.integers(0, 2**16))
-def test_features_match_pooled_convolutions(path, geometry, seed):
-    """Each feature is a pooled convolution with a one-hot kernel."""
+@given(geometry=geometries(), seed=st.integers(0, 2**16),
+       n=st.sampled_from([2, 37]))
+def test_features_match_pooled_convolutions(path, geometry, seed, n):
+    """Each feature is a pooled convolution with a one-hot kernel (37 samples:
+    several batches of interleaved samples reuse the kernel's scratch)."""
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((2, *geometry.input_shape))
+    X = rng.standard_normal((n, *geometry.input_shape))
     with features_path(path):
         Z = conv_pool_features(X, geometry)
     L = geometry.n_kernel_entries
@@ -76,7 +78,7 @@ def test_features_match_pooled_convolutions(path, geometry, seed):
     if geometry.n_channels is not None:
         onehot = np.moveaxis(onehot, -1, 1)
     pooled = conv_pool_reference(X, onehot, geometry)  # (n, L, p...)
-    np.testing.assert_allclose(Z.reshape(2, L, -1), pooled.reshape(2, L, -1),
+    np.testing.assert_allclose(Z.reshape(n, L, -1), pooled.reshape(n, L, -1),
                                rtol=0, atol=1e-12)
 
 

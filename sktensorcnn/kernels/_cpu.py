@@ -13,178 +13,188 @@ from numba import njit
 from ._threads import block_bounds, run_blocks
 
 
-@njit(inline="always")
-def _add_row(S, x1, x2, x3, y1, y2, y3):
-    """``S[x1, x2, x3, :] += S[y1, y2, y3, :]``."""
-    for m in range(S.shape[3]):
-        S[x1, x2, x3, m] += S[y1, y2, y3, m]
+@njit(cache=True)
+def _prefix(A, s):
+    """Strided prefix sums along axis 0 of the 2-d ``A``, in place:
+    ``A[x] += A[x - s]``; the rows are contiguous, so each update vectorizes."""
+    D, R = A.shape
+    if s == 1:
+        for x in range(1, D):
+            dst, src = A[x], A[x - 1]
+            for r in range(R):
+                dst[r] += src[r]
+    else:
+        for x in range(s, D):
+            dst, src = A[x], A[x - s]
+            for r in range(R):
+                dst[r] += src[r]
 
 
 @njit(cache=True)
-def _load_strided_prefix_sums(S, X, first, count, B, c, pad_before, stride, padded):
-    """Fill ``S`` with the strided prefix sums of the zero-padded ``X[first + b, c]``.
+def _differences(A, last, before, out):
+    """``out[k] = A[last[k]] - A[before[k]]`` (``A[last[k]]`` when ``before < 0``)."""
+    R = A.shape[1]
+    for k in range(out.shape[0]):
+        dst, hi = out[k], A[last[k]]
+        g = before[k]
+        if g >= 0:
+            lo = A[g]
+            for r in range(R):
+                dst[r] = hi[r] - lo[r]
+        else:
+            for r in range(R):
+                dst[r] = hi[r]
 
-    ``S`` has shape ``(D1, D2, D3, D4 * B)``: ``B`` samples interleaved along the
-    last axis (``S[..., x4 * B + b]``), so that rows stay long even for tiny
-    samples; with ``B = 1`` this is one sample's padded volume.  ``S[x]`` is the
-    sum of ``Xpad[y]`` over ``y <= x`` (per axis) with ``x - y`` a multiple of the
-    stride.  Every pass keeps independent work in a contiguous innermost loop, and
-    unit strides get their own branches: with a literal offset LLVM can prove the
-    rows do not overlap and vectorizes the row additions (about twice as fast).
-    """
-    D1, D2, D3, W = S.shape
-    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
-    o1, o2, o3, o4 = pad_before[0], pad_before[1], pad_before[2], pad_before[3]
-    s1, s2, s3, s4 = stride[0], stride[1], stride[2], stride[3]
-    if padded:
-        S[:] = 0.0
+
+@njit(cache=True)
+def _load_one(Xc, S4, o1, o2, o3, o4):
+    """``S4[o + y] = Xc[y]`` (one sample; ``S4`` zero outside)."""
+    d1, d2, d3, d4 = Xc.shape
     for y1 in range(d1):
         for y2 in range(d2):
             for y3 in range(d3):
-                # Views indexed by range() carry no negative-index wraparound,
-                # so the copies vectorize.
-                row = S[o1 + y1, o2 + y2, o3 + y3, o4 * B:(o4 + d4) * B]
-                if B == 1:
-                    src = X[first, c, y1, y2, y3]
-                    for y4 in range(d4):
-                        row[y4] = src[y4]
-                else:  # interleave: row[y4 * B + b] = X[first + b, ..., y4]
-                    block = X[first:first + count, c, y1, y2, y3]
-                    for y4 in range(d4):
-                        lanes = row[y4 * B:(y4 + 1) * B]
-                        for b in range(count):
-                            lanes[b] = block[b, y4]
-    for x1 in range(D1):
-        for x2 in range(D2):
-            if s3 == 1:
-                for x3 in range(1, D3):
-                    _add_row(S, x1, x2, x3, x1, x2, x3 - 1)
-            else:
-                for x3 in range(s3, D3):
-                    _add_row(S, x1, x2, x3, x1, x2, x3 - s3)
-    for x1 in range(s1, D1):
-        for x2 in range(D2):
-            for x3 in range(D3):
-                _add_row(S, x1, x2, x3, x1 - s1, x2, x3)
-    offset = s4 * B
-    for x1 in range(D1):
-        if s2 == 1:
-            for x2 in range(1, D2):
-                for x3 in range(D3):
-                    _add_row(S, x1, x2, x3, x1, x2 - 1, x3)
-        else:
-            for x2 in range(s2, D2):
-                for x3 in range(D3):
-                    _add_row(S, x1, x2, x3, x1, x2 - s2, x3)
-        # The last axis is a chain of dependent additions within a row: with one
-        # sample, advance all the rows of the plane at once; with B interleaved
-        # samples, the B lanes of a row are independent already.
-        for x2 in range(D2):
-            if B == 1:
-                for m in range(offset, W):
-                    for x3 in range(D3):
-                        S[x1, x2, x3, m] += S[x1, x2, x3, m - offset]
-            else:
-                for x3 in range(D3):
-                    for m in range(offset, W):
-                        S[x1, x2, x3, m] += S[x1, x2, x3, m - offset]
+                row = S4[o1 + y1, o2 + y2, o3 + y3, o4:o4 + d4]
+                src = Xc[y1, y2, y3]
+                for y4 in range(d4):
+                    row[y4] = src[y4]
 
 
 @njit(cache=True)
-def _box_differences(S, last, before, last4, before4, Ta, Tb, Tc):
-    """Box sums from prefix sums, one mode at a time (modes 4, 3, 2).
-
-    Mode ``j``'s pairs ``k = (a_j, r_j)`` are flattened as ``a_j * p_j + r_j``; the
-    box along mode ``j`` is ``S[last[j, k]] - S[before[j, k]]`` (no subtraction when
-    ``before < 0``).  Along mode 4 the tables ``last4`` / ``before4`` already
-    include the sample interleaving.  Every pass has a contiguous innermost loop.
-    """
-    D1, D2, D3 = S.shape[0], S.shape[1], S.shape[2]
-    K2, K3 = Tc.shape[1], Tb.shape[2]
-    W4 = Ta.shape[3]
-    for x1 in range(D1):
-        for x2 in range(D2):
-            for x3 in range(D3):
-                for m in range(W4):
-                    v = S[x1, x2, x3, last4[m]]
-                    g = before4[m]
-                    if g >= 0:
-                        v -= S[x1, x2, x3, g]
-                    Ta[x1, x2, x3, m] = v
-            for k3 in range(K3):
-                h, g = last[2, k3], before[2, k3]
-                for m in range(W4):
-                    v = Ta[x1, x2, h, m]
-                    if g >= 0:
-                        v -= Ta[x1, x2, g, m]
-                    Tb[x1, x2, k3, m] = v
-        for k2 in range(K2):
-            h, g = last[1, k2], before[1, k2]
-            for k3 in range(K3):
-                for m in range(W4):
-                    v = Tb[x1, h, k3, m]
-                    if g >= 0:
-                        v -= Tb[x1, g, k3, m]
-                    Tc[x1, k2, k3, m] = v
+def _load_interleaved(Xb, S4, o1, o2, o3, o4, B):
+    """``S4[o + y][..., (o4 + y4) * B + b] = Xb[b, y]``: samples side by side."""
+    count, d1, d2, d3, d4 = Xb.shape
+    for y1 in range(d1):
+        for y2 in range(d2):
+            for y3 in range(d3):
+                row = S4[o1 + y1, o2 + y2, o3 + y3]
+                for b in range(count):
+                    src = Xb[b, y1, y2, y3]
+                    for y4 in range(d4):
+                        row[(o4 + y4) * B + b] = src[y4]
 
 
 @njit(cache=True, nogil=True)
 def _features_block(X, pad_before, padded_shape, stride, last, before, last4,
-                    before4, scale, batch, start, stop, Z):
-    """Samples ``start <= i < stop`` of :func:`conv_pool_features`; its
-    float64 scratch is the block's own."""
+                    before4, source, scale, batch, start, stop, Z):
+    """Samples ``start <= i < stop`` of :func:`conv_pool_features`.
+
+    Modes are reduced in order 1, 2, 3, 4, each by strided prefix sums along
+    the leading axis and one difference per box: the data shrink from ``D_j``
+    to ``l_j p_j`` positions at each step, and every pass has a long contiguous
+    innermost loop (the rest of the sample), which vectorizes.  Mode 4 is the
+    contiguous one: with one sample at a time its ``(k_3, x_4)`` table is
+    transposed so that it too runs along rows; with ``batch`` samples
+    interleaved it runs over the lanes.  The scratch is the block's own and
+    float64 (prefix sums in float32 would lose digits to cancellation).
+    """
     C = X.shape[1]
+    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
     l1, l2, l3, l4 = Z.shape[1], Z.shape[2], Z.shape[3], Z.shape[4]
     p1, p2, p3, p4 = Z.shape[6], Z.shape[7], Z.shape[8], Z.shape[9]
     D1, D2, D3, D4 = padded_shape[0], padded_shape[1], padded_shape[2], padded_shape[3]
-    padded = (D1, D2, D3, D4) != X.shape[2:]
+    o1, o2, o3, o4 = pad_before[0], pad_before[1], pad_before[2], pad_before[3]
+    s1, s2, s3, s4 = stride[0], stride[1], stride[2], stride[3]
+    padded = (D1, D2, D3, D4) != (d1, d2, d3, d4)
     B = batch
-    K2, K3, K4 = l2 * p2, l3 * p3, l4 * p4
-    S = np.empty((D1, D2, D3, D4 * B))
-    Ta = np.empty((D1, D2, D3, K4 * B))
-    Tb = np.empty((D1, D2, K3, K4 * B))
-    Tc = np.empty((D1, K2, K3, K4 * B))
+    W = D4 * B
+    K1, K2, K3, K4 = l1 * p1, l2 * p2, l3 * p3, l4 * p4
+    S = np.zeros((D1, D2 * D3 * W))
+    # mode 1 of a missing mode (D1 = K1 = 1) is the identity: no copy
+    skip1 = D1 == 1 and K1 == 1
+    T1 = S if skip1 else np.empty((K1, D2 * D3 * W))
+    T2 = np.empty((K1 * K2, D3 * W))
+    if B == 1:  # mode 4 along rows: keep (k3, x4) transposed to (x4, k3)
+        T3 = np.empty((K1 * K2, D4 * K3))
+        T4 = np.empty((K1 * K2, K4 * K3))
+    else:  # B interleaved samples: mode 4 runs along the lanes
+        T3 = np.empty((K1 * K2 * K3, W))
+        T4 = np.empty((K1 * K2 * K3, K4 * B))
+    L, P = l1 * l2 * l3 * l4, p1 * p2 * p3 * p4
+    T4f = T4.reshape(T4.size)
     for first in range(start, stop, B):
         count = min(B, stop - first)
         for c in range(C):
-            _load_strided_prefix_sums(
-                S, X, first, count, B, c, pad_before, stride, padded
-            )
-            _box_differences(S, last, before, last4, before4, Ta, Tb, Tc)
-            # mode 1, written straight into Z's (a..., c, r...) order
+            if padded:  # the prefix sums below overwrite the padding in place
+                S[:] = 0.0
+            S4 = S.reshape((D1, D2, D3, W))
+            if B == 1:
+                _load_one(X[first, c], S4, o1, o2, o3, o4)
+            else:
+                _load_interleaved(X[first:first + count, c], S4, o1, o2, o3, o4, B)
+            # modes 1, 2, 3: prefix sums along the leading axis, then differences
+            if not skip1:
+                _prefix(S, s1)
+                _differences(S, last[0], before[0], T1)
+            for k1 in range(K1):
+                A = T1[k1].reshape((D2, D3 * W))
+                _prefix(A, s2)
+                _differences(A, last[1], before[1], T2[k1 * K2:(k1 + 1) * K2])
+            for j in range(K1 * K2):
+                A = T2[j].reshape((D3, W))
+                _prefix(A, s3)
+                if B == 1:
+                    At = T3[j].reshape((D4, K3))
+                    for k3 in range(K3):
+                        h, g = last[2, k3], before[2, k3]
+                        for x4 in range(D4):
+                            v = A[h, x4]
+                            if g >= 0:
+                                v -= A[g, x4]
+                            At[x4, k3] = v
+                    _prefix(At, s4)
+                    _differences(At, last[3], before[3],
+                                 T4[j].reshape((K4, K3)))
+                else:
+                    _differences(A, last[2], before[2], T3[j * K3:(j + 1) * K3])
+            if B > 1:
+                off = s4 * B
+                for j in range(T3.shape[0]):
+                    row = T3[j]
+                    for m in range(off, W):
+                        row[m] += row[m - off]
+                    out = T4[j]
+                    for m in range(K4 * B):
+                        v = row[last4[m]]
+                        g = before4[m]
+                        if g >= 0:
+                            v -= row[g]
+                        out[m] = v
+            # Z[i, a, c, r] from the last stage's table, in Z's order
             for b in range(count):
-                for a1 in range(l1):
-                    for r1 in range(p1):
-                        k1 = a1 * p1 + r1
-                        h, g = last[0, k1], before[0, k1]
-                        for a2 in range(l2):
-                            for a3 in range(l3):
-                                for a4 in range(l4):
-                                    for r2 in range(p2):
-                                        k2 = a2 * p2 + r2
-                                        for r3 in range(p3):
-                                            k3 = a3 * p3 + r3
-                                            for r4 in range(p4):
-                                                m = (a4 * p4 + r4) * B + b
-                                                v = Tc[h, k2, k3, m]
-                                                if g >= 0:
-                                                    v -= Tc[g, k2, k3, m]
-                                                Z[first + b, a1, a2, a3, a4, c,
-                                                  r1, r2, r3, r4] = v * scale
+                Zi = Z[first + b].reshape((L, C, P))
+                for a in range(L):
+                    dst = Zi[a, c]
+                    src = source[a]
+                    for r in range(P):
+                        dst[r] = T4f[src[r] + b] * scale
 
 
-def conv_pool_features(
-    X, pad_before, padded_shape, stride, last, before, last4, before4, scale,
-    n_blocks, batch, Z,
-):
+def _source_table(l, p, batch):
+    """Where each feature ``(a, r)`` of one sample and channel sits in the last
+    stage's table of :func:`_features_block` (lane 0; lane ``b`` adds ``b``)."""
+    l1, l2, l3, l4 = l
+    p1, p2, p3, p4 = p
+    K2, K3, K4 = l2 * p2, l3 * p3, l4 * p4
+    a = np.indices(l).reshape(4, -1)[:, :, None]
+    r = np.indices(p).reshape(4, -1)[:, None, :]
+    k1, k2, k3, k4 = (a[j] * p[j] + r[j] for j in range(4))
+    if batch == 1:
+        t = (k1 * K2 + k2) * (K4 * K3) + k4 * K3 + k3
+    else:
+        t = ((k1 * K2 + k2) * K3 + k3) * (K4 * batch) + k4 * batch
+    return np.ascontiguousarray(t, dtype=np.int64)
+
+
+def conv_pool_features(X, pad_before, padded_shape, stride, last, before, last4,
+                       before4, scale, n_blocks, batch, Z):
     """Conv-pool features ``Z`` of each sample, by strided box sums.
 
     ``Z[i, a, c, r] = scale * sum_{x in box(a, r)} Xpad[i, c, x]`` where along mode j
     the box holds the padded positions ``before[j, k] + s_j, ..., last[j, k]`` in
     steps of the stride ``s_j``, for ``k = a_j * p_j + r_j``.  From strided prefix
     sums each box sum is a difference along each mode, taken one mode at a time:
-    the cost per sample and channel is ``O(prod D_j + sum_j prod_{i<j} D_i
-    prod_{i>=j} l_i p_i)`` whatever the pool size.
+    the cost per sample and channel is ``O(prod D_j + sum_j prod_{i<=j} l_i p_i
+    prod_{i>j} D_i)`` whatever the pool size.
 
     Parameters
     ----------
@@ -201,8 +211,7 @@ def conv_pool_features(
     scale : float
         ``1 / prod(pool_size)``.
     n_blocks : int
-        Blocks of consecutive samples, one per thread; each block reuses its own
-        float64 scratch (prefix sums in float32 would lose digits to cancellation).
+        Blocks of consecutive samples, one per thread.
     batch : int
         Samples processed side by side within a block (many for tiny samples, so
         that inner loops are long; 1 for large ones).
@@ -210,7 +219,8 @@ def conv_pool_features(
         Output, overwritten.
     """
     n = X.shape[0]
+    source = _source_table(Z.shape[1:5], Z.shape[6:10], batch)
     run_blocks(lambda block: _features_block(
-        X, pad_before, padded_shape, stride, last, before, last4, before4, scale,
-        batch, *block_bounds(n, n_blocks, block), Z), n_blocks)
+        X, pad_before, padded_shape, stride, last, before, last4, before4, source,
+        scale, batch, *block_bounds(n, n_blocks, block), Z), n_blocks)
     return Z
