@@ -35,7 +35,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from . import kernels
+from . import activations, kernels
 from ._constrained import CONSTRAINTS, KERNEL_ENTRY_CONSTRAINTS, ConstrainedFitMixin
 from ._scaling import DataScaling, input_shift_and_scale
 from ._starts import fit_head, head_rows, normalize_kernels, spectral_rows
@@ -687,11 +687,11 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
                 for p in kernel_params]
 
     def _random_kernels(self, kernel_param, geometry, rng):
-        """Stacked kernels at random, scaled to the fan-in (He for the ReLU
-        family)."""
+        """Stacked kernels at random, scaled to the fan-in and the activation's
+        gain (He for the ReLU family)."""
         kernel_params = kernel_param.initialize(rng)
         stacked = kernel_param.to_tensor(kernel_params)
-        gain = 2.0 if self.activation in ("relu", "squared_relu") else 1.0
+        gain = activations.BY_NAME[self.activation].gain
         target = np.sqrt(gain / geometry.n_kernel_entries)
         kernel_params[-1] = kernel_params[-1] * (target / (stacked.std() + 1e-300))
         return kernel_params
@@ -726,7 +726,7 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         """Move scale between each kernel and its FC weights so that the ridge
         penalty is smallest for the same network: possible for the positively
         homogeneous activations (``act(c z) = c^d act(z)``, ``c > 0``)."""
-        degree = {"identity": 1, "relu": 1, "squared_relu": 2}.get(self.activation)
+        degree = activations.BY_NAME[self.activation].degree
         if degree is None:
             return kernel_params, fc
         index = getattr(self, "_output_factor", None)

@@ -22,9 +22,10 @@ COMMON_PARAMS_DOC = """
         when ``X`` comes flattened as ``(n_samples, prod(sample_shape))``, e.g.
         after a transformer that only handles 2-d data.  ``None``: ``X`` has its
         samples' shape (a 2-d ``X`` is then a batch of 1-d signals).
-    activation : {'identity', 'relu', 'tanh', 'sigmoid', 'softplus', \
-'squared_relu'}, default='identity'
-        Activation between convolution and pooling.  With the identity the network
+    activation : {'identity', 'relu', 'leaky_relu', 'tanh', 'sigmoid', \
+'softplus', 'squared_relu'}, default='identity'
+        Activation between convolution and pooling (``'leaky_relu'``: slope
+        0.01 below zero).  With the identity the network
         is linear: it is fitted on the conv-pool features ``Z`` (see
         :mod:`sktensorcnn.features`), and ``coef_`` / ``weight_`` exist.  With any
         other it is trained through numba forward/backward kernels.

@@ -14,32 +14,8 @@ Losses: see :mod:`._cpu_pointwise`.  Sample weights multiply each sample's loss.
 import numpy as np
 from numba import njit
 
-from ._cpu_pointwise import activate, dot, sample_loss
+from ._cpu_pointwise import activate, activate_rows, dot, sample_loss
 from ._threads import block_bounds, n_blocks_for, run_blocks
-
-
-@njit(cache=True)
-def _activate(code, y, v):
-    """``v = act(y)`` and ``y = act'(y)`` in place, one branch per row so the
-    loops vectorize (codes: see activations.py)."""
-    n = y.shape[0]
-    if code == 0:
-        for j in range(n):
-            v[j] = y[j]
-            y[j] = 1.0
-    elif code == 1:
-        for j in range(n):
-            positive = y[j] > 0.0
-            v[j] = y[j] if positive else 0.0
-            y[j] = 1.0 if positive else 0.0
-    elif code == 5:
-        for j in range(n):
-            positive = y[j] > 0.0
-            v[j] = y[j] * y[j] if positive else 0.0
-            y[j] = 2.0 * y[j] if positive else 0.0
-    else:
-        for j in range(n):
-            v[j], y[j] = activate(code, y[j])
 
 
 @njit(cache=True, nogil=True)
@@ -55,7 +31,7 @@ def _loss_grad_block(Y, Bt, intercept, y, weights, act_code, loss_code, first,
     loss = 0.0
     for i in range(first, last):
         Yi = Y[i]
-        _activate(act_code, Yi, V)  # V = act(Y_i), Y_i = act'(Y_i)
+        activate_rows(act_code, Yi, V)  # V = act(Y_i), Y_i = act'(Y_i)
         for o in range(n_out):
             f[o] = dot(V, Bt[o]) + intercept[o]
         loss += weights[i] * sample_loss(loss_code, f, y[i], G)

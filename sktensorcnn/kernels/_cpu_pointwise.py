@@ -1,7 +1,8 @@
 """Scalar pieces the numba kernels share: activations, per-sample losses and a
 vectorizable dot product.
 
-Activation codes are those of :func:`sktensorcnn.activations.activation_code`, loss
+Activations are compiled from their registry (:mod:`sktensorcnn.activations`,
+codes from :func:`~sktensorcnn.activations.activation_code`); loss
 codes those of :func:`sktensorcnn.losses.loss_code`: squared (0, one output,
 ``1/2 (f - y)^2``), logistic (1, one output, ``y`` in {0, 1},
 ``log(1 + e^f) - y f``), multinomial (2, one output per class, ``y`` the class
@@ -12,28 +13,16 @@ output, summed).  Targets are float64.
 import numpy as np
 from numba import njit
 
+from ._pointwise import compile_activations
+
 SQUARED, LOGISTIC, MULTINOMIAL, ONE_VS_REST = 0, 1, 2, 3
 
 
-@njit(inline="always")
-def activate(code, y):
-    """Activation value and derivative at ``y`` (codes: see activations.py)."""
-    if code == 0:  # identity
-        return y, 1.0
-    if code == 1:  # relu
-        return (y, 1.0) if y > 0.0 else (0.0, 0.0)
-    if code == 2:  # tanh
-        v = np.tanh(y)
-        return v, 1.0 - v * v
-    if code == 3:  # sigmoid
-        v = 0.5 * (1.0 + np.tanh(0.5 * y))
-        return v, v * (1.0 - v)
-    if code == 4:  # softplus
-        s = 0.5 * (1.0 + np.tanh(0.5 * y))
-        v = max(y, 0.0) + np.log1p(np.exp(-abs(y)))
-        return v, s
-    # squared relu
-    return (y * y, 2.0 * y) if y > 0.0 else (0.0, 0.0)
+#: ``activate(code, y) -> (value, slope)`` and ``activate_rows(code, y, v)``
+#: for every activation of the registry (:mod:`sktensorcnn.activations`).
+_ACTIVATIONS = compile_activations(njit(inline="always"))
+activate = _ACTIVATIONS["activate"]
+activate_rows = _ACTIVATIONS["activate_rows"]
 
 
 @njit(inline="always")

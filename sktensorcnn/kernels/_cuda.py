@@ -10,40 +10,25 @@ data that stay on the device.
 
 Written for real devices: float64 scalars and arrays only, fixed-size shared
 memory, no Python objects; the simulator (``NUMBA_ENABLE_CUDASIM=1``) runs the
-same code in the tests.  Activation and loss codes are those of
-:mod:`._cpu_pointwise`.
+same code in the tests.  Activations are compiled from their registry
+(:mod:`sktensorcnn.activations`); loss codes are those of :mod:`._cpu_pointwise`.
 """
 
 import math
 
 from numba import config, cuda, float64
 
+from ._pointwise import compile_activations
+
 #: Threads per block, a power of 2 (the head's shared-memory reduction).  The
 #: simulator runs each thread as a Python thread: fewer keep its tests fast.
 THREADS = 8 if config.ENABLE_CUDASIM else 128
 
 
-@cuda.jit(device=True, inline="always")
-def _activate(code, y):
-    """Activation value and derivative at ``y``."""
-    if code == 0:
-        return y, 1.0
-    if code == 1:
-        if y > 0.0:
-            return y, 1.0
-        return 0.0, 0.0
-    if code == 2:
-        v = math.tanh(y)
-        return v, 1.0 - v * v
-    if code == 3:
-        v = 0.5 * (1.0 + math.tanh(0.5 * y))
-        return v, v * (1.0 - v)
-    if code == 4:
-        s = 0.5 * (1.0 + math.tanh(0.5 * y))
-        return max(y, 0.0) + math.log1p(math.exp(-abs(y))), s
-    if y > 0.0:
-        return y * y, 2.0 * y
-    return 0.0, 0.0
+#: Activation value and derivative at ``y``, compiled from the registry
+#: (:mod:`sktensorcnn.activations`) like the CPU kernels'.
+_activate = compile_activations(
+    lambda f: cuda.jit(device=True, inline="always")(f), rows=False)["activate"]
 
 
 @cuda.jit(device=True, inline="always")
