@@ -35,9 +35,9 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from . import activations, kernels
+from . import activations, kernels, losses
 from ._constrained import CONSTRAINTS, KERNEL_ENTRY_CONSTRAINTS, ConstrainedFitMixin
-from ._scaling import DataScaling, input_shift_and_scale
+from ._scaling import DataScaling, input_shift_and_scale, target_offset_and_scale
 from ._starts import fit_head, head_rows, normalize_kernels, spectral_rows
 from .activations import ACTIVATIONS
 from .datafits import (
@@ -289,6 +289,13 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         linear_squares = self.activation == "identity" and self._loss() == "squared"
         constraint = self._resolve_constraint()
         entry = constraint in KERNEL_ENTRY_CONSTRAINTS
+        if self._loss() == "huber" and (entry or self.solver in ("pgd", "lrd")):
+            raise ValueError(
+                "loss='huber' measures residuals in standard deviations of the "
+                "targets, which the projected and rank-reducing solvers do not "
+                "standardize; use loss='squared' with them, or loss='huber' "
+                "with solver='lbfgs' / 'adam' and no kernel-entry constraint."
+            )
         if self.solver == "auto":
             if entry:
                 return "pgd"
@@ -523,6 +530,13 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         # acts on a standardized problem, as for the network fits
         shift, scale = input_shift_and_scale(X, sample_weight, fit_intercept)
         X = (X - X.dtype.type(shift)) * X.dtype.type(1.0 / scale)
+        # standardized targets where the loss has a scale of its own (Huber's
+        # threshold: median and MAD, which outliers do not inflate); W and b
+        # are linear in the output, so they map back exactly
+        offset, spread = (target_offset_and_scale(y, sample_weight, fit_intercept,
+                                                  robust=True)
+                          if self._scales_targets() else (0.0, 1.0))
+        y = (y - offset) / spread
         datafit = FeatureLoss(X, y, geometry, sample_weight, loss=self._loss(),
                               n_out=n_out)
         alpha = self._penalty(sample_weight)
@@ -547,7 +561,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             if result is None or candidate.objective < result.objective:
                 result = candidate
         params, b = list(result.params[:-1]), result.params[-1]
-        params[-1] = params[-1] / scale  # W is multilinear in its factors
+        params[-1] = params[-1] * (spread / scale)  # W is multilinear in its factors
+        b = b * spread + offset
         if shift:
             constant = np.full((1, *X.shape[1:]), shift)
             z_shift = conv_pool_features(constant, geometry).reshape(-1)
@@ -759,8 +774,16 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
                 and getattr(self, "_network_params", None) is not None):
             return previous
         return DataScaling.from_data(X, y, sample_weight,
-                                     scale_targets=self._loss() == "squared",
-                                     fit_intercept=self.fit_intercept)
+                                     scale_targets=self._scales_targets(),
+                                     fit_intercept=self.fit_intercept,
+                                     robust=self._loss() == "huber")
+
+    def _scales_targets(self) -> bool:
+        """Whether the fits see standardized targets: regression losses whose
+        output is the target itself (squared, Huber), not a log (Poisson) or
+        class scores."""
+        loss = losses.BY_NAME[self._loss()]
+        return loss.regression and loss.link == "identity"
 
     def _fit_encoded(self, X, y, sample_weight):
         """Fit on validated samples and encoded targets (used for the spectral
@@ -1016,8 +1039,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             scaling = DataScaling()
         elif first or scaling is None:  # the first batch sets the scales
             scaling = DataScaling.from_data(
-                X, y, sample_weight, scale_targets=self._loss() == "squared",
-                fit_intercept=self.fit_intercept)
+                X, y, sample_weight, scale_targets=self._scales_targets(),
+                fit_intercept=self.fit_intercept, robust=self._loss() == "huber")
         X, y = scaling.samples(X), scaling.targets(y)
         alpha = self._penalty(sample_weight) if first else self.alpha_
         objective = self._network_objective(X, y, sample_weight, kernel_param,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DataScaling", "input_shift_and_scale"]
+__all__ = ["DataScaling", "input_shift_and_scale", "target_offset_and_scale"]
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,17 @@ class DataScaling:
 
     @classmethod
     def from_data(cls, X, y, sample_weight, *, scale_targets: bool,
-                  fit_intercept: bool) -> DataScaling:
-        """Scales of the training data (``scale_targets`` for regressors),
-        weighted so that integer weights act as repeated samples."""
+                  fit_intercept: bool, robust: bool = False) -> DataScaling:
+        """Scales of the training data (``scale_targets`` for regressors;
+        ``robust``: median and median absolute deviation of the targets, see
+        :func:`target_offset_and_scale`), weighted so that integer weights act
+        as repeated samples."""
         weights = sample_weight / sample_weight.sum()
         x_scale = _root_mean_square(X, weights)
         if not scale_targets:
             return cls(x_scale=x_scale)
-        offset = float(weights @ y) if fit_intercept else 0.0
-        spread = float(np.sqrt(weights @ (y - offset) ** 2))
-        return cls(x_scale, offset, spread if spread > 0 else 1.0)
+        return cls(x_scale, *target_offset_and_scale(y, sample_weight, fit_intercept,
+                                                     robust))
 
     def samples(self, X: np.ndarray) -> np.ndarray:
         """``X / s_x``, in ``X``'s floating dtype (a new array)."""
@@ -76,6 +77,32 @@ class DataScaling:
         kernel_params[-1] = kernel_params[-1] * self.x_scale
         return [*kernel_params, fc / self.y_scale,
                 (intercept - self.y_offset) / self.y_scale]
+
+
+def target_offset_and_scale(y: np.ndarray, sample_weight: np.ndarray,
+                            center: bool, robust: bool = False) -> tuple[float, float]:
+    """Weighted mean of the targets (zero unless ``center``) and the root mean
+    square of their deviations from it (``1`` for constant targets).
+
+    ``robust``: the weighted median and ``1.4826`` times the weighted median
+    absolute deviation instead (both unmoved by a minority of outlying targets;
+    the factor makes the second a standard deviation under Gaussian noise).
+    """
+    weights = sample_weight / sample_weight.sum()
+    if robust:
+        offset = _weighted_median(y, weights) if center else 0.0
+        spread = 1.4826 * _weighted_median(np.abs(y - offset), weights)
+        if spread > 0:
+            return offset, spread
+    offset = float(weights @ y) if center else 0.0
+    spread = float(np.sqrt(weights @ (y - offset) ** 2))
+    return offset, spread if spread > 0 else 1.0
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
 
 
 def input_shift_and_scale(X: np.ndarray, sample_weight: np.ndarray,

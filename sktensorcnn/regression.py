@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array
 
+from . import losses
 from ._base import BaseTensorCNN, _stochastic_solver
 from ._docstrings import COMMON_ATTRS_DOC, append_common_docs
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
@@ -15,25 +17,55 @@ from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 __all__ = ["CNNRegressor", "TuckerCNNRegressor", "CPCNNRegressor"]
 
 class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
-    """Squared loss; one output, the prediction."""
+    """Squared, Huber or Poisson loss; one output (the prediction, or its log
+    for the Poisson loss)."""
+
+    _regressor_constraints: dict = {
+        "loss": [StrOptions({name for name, loss in losses.BY_NAME.items()
+                             if loss.regression})],
+    }
 
     def _loss(self) -> str:
-        return "squared"
+        return self.loss
 
     def _encode_targets(self, y, sample_weight, *, reset, classes=None):
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if self.loss == "poisson":
+            if np.any(y < 0) or not np.any(y[sample_weight > 0] > 0):
+                raise ValueError(
+                    "loss='poisson' models counts or rates: y must be >= 0 with "
+                    "at least one positive value (of positive weight); got "
+                    f"min(y)={y.min():g}, max(y)={y.max():g}.  Use loss='squared' "
+                    "or 'huber' for targets of any sign."
+                )
         if reset:
             self._n_out = 1
         return y, sample_weight
 
     def _initial_intercept(self, y, sample_weight):
-        mean = np.average(y, weights=sample_weight) if self.fit_intercept else 0.0
-        return np.array([float(mean)])
+        """The best constant output: the weighted mean (its log for the Poisson
+        loss)."""
+        if not self.fit_intercept:
+            return np.zeros(1)
+        mean = float(np.average(y, weights=sample_weight))
+        return np.array([np.log(mean) if self.loss == "poisson" else mean])
 
-    @staticmethod
-    def _validation_score(y_true, outputs, sample_weight):
-        """R^2, the score early stopping tracks."""
-        return r2_score(y_true, outputs[:, 0], sample_weight=sample_weight)
+    def _indicator_targets(self, y):
+        """Targets of the least squares start of the linear fits: ``y``, or for
+        the Poisson loss ``log(y + mean(y))`` (the output models a log)."""
+        if self.loss == "poisson":
+            return np.log(y + max(float(np.mean(y)), 1e-12))[:, None]
+        return y[:, None]
+
+    def _predictions(self, outputs):
+        """Predictions from the network's outputs ``(n, 1)``: the inverse link."""
+        f = outputs[:, 0]
+        return np.exp(f) if losses.BY_NAME[self.loss].link == "log" else f
+
+    def _validation_score(self, y_true, outputs, sample_weight):
+        """R^2 of the predictions, the score early stopping tracks."""
+        return r2_score(y_true, self._predictions(outputs),
+                        sample_weight=sample_weight)
 
     def _set_outputs(self, name, values):
         """One output: drop the leading output axis (``intercept_`` a float)."""
@@ -73,8 +105,9 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The network's output (its exponential for ``loss='poisson'``).
         """
-        return self._decision(X)[:, 0]
+        return self._predictions(self._decision(X))
 
 
 class CNNRegressor(DenseKernels, _TensorCNNRegressor):
@@ -93,12 +126,13 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
     _parameter_constraints = {
         **BaseTensorCNN._parameter_constraints,
         **DenseKernels._structure_constraints,
+        **_TensorCNNRegressor._regressor_constraints,
     }
 
     def __init__(
         self, n_kernels=1, *, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
-        activation="identity",
+        activation="identity", loss="squared",
         solver="auto", alpha="auto", fit_intercept=True, max_iter="auto", tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
@@ -118,6 +152,7 @@ class CNNRegressor(DenseKernels, _TensorCNNRegressor):
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
             constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
+        self.loss = loss
         self.n_kernels = n_kernels
 
 
@@ -152,13 +187,14 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
     _parameter_constraints = {
         **BaseTensorCNN._parameter_constraints,
         **TuckerKernels._structure_constraints,
+        **_TensorCNNRegressor._regressor_constraints,
     }
 
     def __init__(
         self, ranks=2, *, n_kernels=None, energy=0.95, kernel_size=3, stride=1,
         padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
-        activation="identity",
+        activation="identity", loss="squared",
         solver="auto", alpha="auto", fit_intercept=True, max_iter="auto", tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
@@ -178,6 +214,7 @@ class TuckerCNNRegressor(TuckerKernels, _TensorCNNRegressor):
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
             constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
+        self.loss = loss
         self.ranks = ranks
         self.n_kernels = n_kernels
         self.energy = energy
@@ -204,12 +241,13 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
     _parameter_constraints = {
         **BaseTensorCNN._parameter_constraints,
         **CPKernels._structure_constraints,
+        **_TensorCNNRegressor._regressor_constraints,
     }
 
     def __init__(
         self, rank=2, *, n_kernels=None, kernel_size=3, stride=1, padding="valid",
         pool_size=2, pool_stride=None, channel_axis=None, sample_shape=None,
-        activation="identity",
+        activation="identity", loss="squared",
         solver="auto", alpha="auto", fit_intercept=True, max_iter="auto", tol=1e-6,
         n_init="auto", init="spectral", batch_size="auto", shuffle=True,
         learning_rate_init="auto", momentum=0.9, early_stopping=False,
@@ -229,6 +267,7 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
             verbose=verbose, warm_start=warm_start, n_jobs=n_jobs,
             constraint=constraint, sparsity=sparsity, radius=radius, device=device,
         )
+        self.loss = loss
         self.rank = rank
         self.n_kernels = n_kernels
 
@@ -249,5 +288,19 @@ _REGRESSOR_ATTRS_DOC = """
         ``predict(X)[i] == <X[i], coef_> + intercept_``.  The picture to look at.""" \
     + COMMON_ATTRS_DOC
 
+_REGRESSOR_PARAMS_DOC = """
+    loss : {'squared', 'huber', 'poisson'}, default='squared'
+        ``'squared'``: ``1/2 (f - y)^2``.  ``'huber'``: quadratic for residuals
+        up to 1.35 robust standard deviations of the training targets (1.4826
+        times their median absolute deviation), linear beyond: robust to
+        outlying targets (the fits see the targets centered on their median
+        and divided by that spread; not with ``solver='pgd'`` or ``'lrd'``).
+        ``'poisson'``: the output is the log of the predicted mean,
+        ``predict`` returns its exponential, and the loss is the Poisson
+        negative log-likelihood ``e^f - y f``; for counts and rates (``y >= 0``).
+        Only ``'squared'`` has sufficient statistics: the others fit the
+        identity network by L-BFGS on the features, not by ALS.
+"""
+
 for _cls in (CNNRegressor, TuckerCNNRegressor, CPCNNRegressor):
-    append_common_docs(_cls, _REGRESSOR_ATTRS_DOC)
+    append_common_docs(_cls, _REGRESSOR_ATTRS_DOC, _REGRESSOR_PARAMS_DOC)

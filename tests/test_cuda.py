@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 
 from sktensorcnn import ConvPoolGeometry, kernels  # noqa: E402
 from sktensorcnn.activations import ACTIVATIONS, activation_code  # noqa: E402
+from sktensorcnn.losses import loss_code as loss_codes  # noqa: E402
 from sktensorcnn.network import _spread  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not kernels.cuda_available(),
@@ -65,27 +66,33 @@ def _network(geometry, n_out, K, rng):
     return kernels_, _spread(fc, geometry), rng.standard_normal(n_out)
 
 
-LOSSES = {0: 1, 1: 1, 2: 3, 3: 3}  # loss code -> outputs
+OUTPUTS = {"squared": 1, "logistic": 1, "multinomial": 3, "ovr": 3, "huber": 1,
+           "poisson": 1}
 
 
 CASES = (
     # every activation, every loss, every geometry (the simulator is slow)
-    [("2d", activation, 0) for activation in sorted(ACTIVATIONS)]
-    + [("2d", "softplus", loss) for loss in (1, 2, 3)]
+    [("2d", activation, "squared") for activation in sorted(ACTIVATIONS)]
+    + [("2d", "softplus", loss) for loss in sorted(set(OUTPUTS) - {"squared"})]
     + [(name, activation, loss) for name, activation, loss in (
-        ("1d-stride-pad", "relu", 3), ("3d-channels", "tanh", 2),
-        ("overlapping-pool", "sigmoid", 1))]
+        ("1d-stride-pad", "relu", "ovr"), ("3d-channels", "tanh", "multinomial"),
+        ("overlapping-pool", "sigmoid", "logistic"))]
 )
 
 
-@pytest.mark.parametrize("name, activation, loss_code", CASES)
-def test_network_loss_and_gradients_match_cpu(name, activation, loss_code):
+@pytest.mark.parametrize("name, activation, loss", CASES)
+def test_network_loss_and_gradients_match_cpu(name, activation, loss):
     rng = np.random.default_rng(1)
     geometry = _geometry(GEOMETRIES[name])
-    n, n_out = 5, LOSSES[loss_code]
+    n, n_out = 5, OUTPUTS[loss]
     X = _sample_data(geometry, n, rng)
-    y = (rng.standard_normal(n) if loss_code == 0 else
-         rng.integers(0, 2 if loss_code == 1 else n_out, n).astype(float))
+    if loss in ("squared", "huber"):  # Huber: residuals beyond its threshold too
+        y = 3.0 * rng.standard_normal(n)
+    elif loss == "poisson":
+        y = rng.poisson(2.0, n).astype(float)
+    else:
+        y = rng.integers(0, 2 if loss == "logistic" else n_out, n).astype(float)
+    loss_code = loss_codes(loss)
     weights = rng.random(n) / n
     kernels_, Bt, b = _network(geometry, n_out, 2, rng)
     code = activation_code(activation)
@@ -122,7 +129,7 @@ def test_factorized_network_matches_cpu(name, kind):
     X = _sample_data(geometry, n, rng)
     y = (rng.integers(0, n_out, n).astype(float) if n_out > 1
          else rng.standard_normal(n))
-    loss_code = 2 if n_out > 1 else 0
+    loss_code = loss_codes("multinomial" if n_out > 1 else "squared")
     weights = rng.random(n) / n
     params = _factor_params(geometry, kind, K, rng)
     _, Bt, b = _network(geometry, n_out, K, rng)

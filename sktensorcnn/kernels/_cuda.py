@@ -10,15 +10,14 @@ data that stay on the device.
 
 Written for real devices: float64 scalars and arrays only, fixed-size shared
 memory, no Python objects; the simulator (``NUMBA_ENABLE_CUDASIM=1``) runs the
-same code in the tests.  Activations are compiled from their registry
-(:mod:`sktensorcnn.activations`); loss codes are those of :mod:`._cpu_pointwise`.
+same code in the tests.  Activations and losses are compiled from their
+registries (:mod:`sktensorcnn.activations`, :mod:`sktensorcnn.losses`).
 """
 
-import math
 
 from numba import config, cuda, float64
 
-from ._pointwise import compile_activations
+from ._pointwise import compile_activations, compile_losses
 
 #: Threads per block, a power of 2 (the head's shared-memory reduction).  The
 #: simulator runs each thread as a Python thread: fewer keep its tests fast.
@@ -30,11 +29,9 @@ THREADS = 8 if config.ENABLE_CUDASIM else 128
 _activate = compile_activations(
     lambda f: cuda.jit(device=True, inline="always")(f), rows=False)["activate"]
 
-
-@cuda.jit(device=True, inline="always")
-def _logistic(z, target):
-    grad = 0.5 * (1.0 + math.tanh(0.5 * z)) - target
-    return max(z, 0.0) + math.log1p(math.exp(-abs(z))) - target * z, grad
+#: Loss of one sample's outputs, ``dloss/df`` written to its row of ``G``,
+#: compiled from the registry (:mod:`sktensorcnn.losses`).
+_loss = compile_losses(lambda f: cuda.jit(device=True, inline="always")(f))
 
 
 @cuda.jit
@@ -159,38 +156,10 @@ def sample_losses(F, targets, rows, weights, scale, loss_code, losses, G):
 
 @cuda.jit(device=True, inline="always")
 def _sample_loss(F, targets, rows, weights, scale, loss_code, losses, G, i):
-    r = rows[i]
-    w = weights[r] * scale
-    target = targets[r]
-    n_out = F.shape[1]
-    if loss_code == 0:
-        res = F[i, 0] - target
-        G[i, 0] = w * res
-        losses[i] = w * 0.5 * res * res
-    elif loss_code == 1:
-        value, grad = _logistic(F[i, 0], target)
-        G[i, 0] = w * grad
-        losses[i] = w * value
-    elif loss_code == 3:
-        label = int(target)
-        total = 0.0
-        for o in range(n_out):
-            value, grad = _logistic(F[i, o], 1.0 if o == label else 0.0)
-            G[i, o] = w * grad
-            total += value
-        losses[i] = w * total
-    else:  # multinomial
-        label = int(target)
-        top = F[i, 0]
-        for o in range(1, n_out):
-            top = max(top, F[i, o])
-        total = 0.0
-        for o in range(n_out):
-            total += math.exp(F[i, o] - top)
-        for o in range(n_out):
-            G[i, o] = w * math.exp(F[i, o] - top) / total
-        G[i, label] -= w
-        losses[i] = w * (top + math.log(total) - F[i, label])
+    w = weights[rows[i]] * scale
+    losses[i] = w * _loss(loss_code, F[i], targets[rows[i]], G[i])
+    for o in range(G.shape[1]):
+        G[i, o] *= w
 
 
 @cuda.jit
