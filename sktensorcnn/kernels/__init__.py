@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
-from . import _cpu, _cpu_box_products, _cpu_factorized, _cpu_gemm, _cpu_network
+
+# _cache first: it installs the cache locators before any kernel is declared
+from . import _cache, _cpu, _cpu_box_products, _cpu_factorized, _cpu_gemm, _cpu_network  # noqa: F401, E501
 from ._device import cuda_available, current_device, on_device, resolve_device
 from ._threads import (
     limit_threads,
