@@ -41,9 +41,11 @@ from ._scaling import DataScaling, input_shift_and_scale, target_offset_and_scal
 from ._starts import fit_head, head_rows, normalize_kernels, spectral_rows
 from .activations import ACTIVATIONS
 from .datafits import (
+    GRAM_MAX_FEATURES,
     FeatureLoss,
     GramSquared,
     gcv_alpha,
+    ridge_solution,
     ridge_statistics,
     squared_datafit,
 )
@@ -63,13 +65,35 @@ from .solvers import (
     minimize_lbfgs,
     train_by_epochs,
 )
+from .solvers._result import ridge_objective, trivial_scale
 from .solvers.als import solve_psd
 
 _SOLVERS = {"als": alternating_least_squares, "lbfgs": lbfgs}
 
 #: Largest ``L * P`` for which fitting starts from the truncated ridge solution.
-_SPECTRAL_INIT_MAX_FEATURES = 2048
 
+
+
+def _best_multiple(params, parametrization, datafit, alpha, spread=False):
+    """A start times the multiple ``c`` of its weight ``W`` that fits the data
+    best (the objective is quadratic along ``c W``), so that it is no worse
+    than the trivial model (``c = 0``) whatever the targets' units.  ``W`` is
+    multilinear in the parameter blocks: scaling one block by ``c`` scales it,
+    and so does scaling each of the ``B`` blocks by ``|c|^(1/B)`` (``spread``,
+    for random starts: blocks of equal scale keep L-BFGS well conditioned)."""
+    w = parametrization.to_tensor(params).ravel()
+    f0, g0 = ridge_objective(datafit, np.zeros_like(w), alpha)
+    curvature = 2.0 * (ridge_objective(datafit, w, alpha)[0] - f0 - g0 @ w)
+    if curvature <= 0:
+        return params
+    c = -(g0 @ w) / curvature
+    if spread and c != 0:
+        root = abs(c) ** (1.0 / len(params))
+        params = [p * root for p in params]
+        params[-1] = params[-1] * np.sign(c)
+    else:
+        params[-1] = params[-1] * c
+    return params
 
 
 class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
@@ -261,7 +285,8 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
                 f"X and y have different numbers of samples: {X.shape[0]} and "
                 f"{y.shape[0]}."
             )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
         y, sample_weight = self._encode_targets(y, sample_weight, reset=reset,
                                                 classes=classes)
         if not np.any(sample_weight > 0):
@@ -350,6 +375,24 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         self.alpha_ = alpha
         return alpha
 
+    def _stopping_scale(self, y, sample_weight) -> float:
+        """The unit of the stopping rule (see
+        :func:`~sktensorcnn.solvers._result.relative_decrease`), which makes
+        ``tol`` mean the same whatever the targets' units: for the squared loss
+        twice the trivial model's loss on the targets as the fit sees them
+        (their weighted variance: 1 on the standardized targets of the network
+        fits, as scipy's floor), for the Poisson loss the mean count, and 1 for
+        the Huber loss (whose fits always see standardized targets) and the
+        classification losses, which have no unit."""
+        loss = losses.BY_NAME[self._loss()]
+        if not loss.regression or loss.name == "huber":
+            return 1.0
+        if loss.link == "log":
+            return trivial_scale(np.average(y, weights=sample_weight))
+        b = self._initial_intercept(y, sample_weight)
+        values = loss.reference(np.broadcast_to(b, (len(y), 1)), y)[0]
+        return trivial_scale(2.0 * np.average(values, weights=sample_weight))
+
     def _iterations(self, network_lbfgs: bool = False) -> int:
         """``max_iter`` as used: ``'auto'`` is 1000 L-BFGS iterations for a
         network with a nonlinear activation (each is one or two passes over the
@@ -380,23 +423,33 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         if n_init == "auto":
             n_init = self._auto_n_init if gram else 1
         start = 0
-        if (
-            self.init == "spectral"
-            and gram
-            and datafit.gram.shape[0] <= _SPECTRAL_INIT_MAX_FEATURES
-        ):
+        if self.init == "spectral":
             key = ("ridge", alpha)
             if path_cache is not None and key in path_cache:
                 W0 = path_cache[key]
             else:
-                lhs = datafit.gram + alpha * np.eye(datafit.gram.shape[0])
-                W0 = solve_psd(lhs, datafit.zy)
+                W0 = ridge_solution(datafit, alpha)
                 if path_cache is not None:
                     path_cache[key] = W0
-            yield parametrization.initialize(rng, W0.reshape(parametrization.shape))
-            start = 1
+            if W0 is not None:
+                # truncated to the ranks, the ridge fit can fit worse than a
+                # constant (an interpolant with alpha = 0): rescaled, never
+                yield _best_multiple(
+                    parametrization.initialize(rng, W0.reshape(parametrization.shape)),
+                    parametrization, datafit, alpha)
+                start = 1
+            else:
+                warnings.warn(
+                    f"init='spectral' needs the ridge fit on the conv-pool features, "
+                    f"computed when min(n_samples, L * P) <= {GRAM_MAX_FEATURES}; "
+                    f"here n_samples = {datafit.features.shape[0]} and L * P = "
+                    f"{datafit.features.shape[1]}, so the fit starts from random "
+                    "factors scaled to the data.  Pass init='random' to choose that.",
+                    UserWarning, stacklevel=4,
+                )
         for _ in range(start, n_init):
-            yield parametrization.initialize(rng)
+            yield _best_multiple(parametrization.initialize(rng), parametrization,
+                                 datafit, alpha, spread=True)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -552,12 +605,13 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
             return value, [*grads, grad_b if fit_intercept else np.zeros(n_out)]
 
         b0 = self._initial_intercept(y, sample_weight)
+        stopping = self._stopping_scale(y, sample_weight)
         result = None
         for params in self._loss_starts(X, y, sample_weight, parametrization,
                                         geometry, rng, alpha, scale):
             candidate = minimize_lbfgs(objective, [*params, b0.copy()],
                                        max_iter=self._iterations(), tol=self.tol,
-                                       verbose=self.verbose)
+                                       verbose=self.verbose, scale=stopping)
             if result is None or candidate.objective < result.objective:
                 result = candidate
         params, b = list(result.params[:-1]), result.params[-1]
@@ -919,9 +973,10 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
                 objective=objective, scaling=scaling,
             )
             if solver == "lbfgs":
-                candidate = minimize_lbfgs(objective, params,
-                                           max_iter=self._iterations(True),
-                                           tol=self.tol, verbose=self.verbose)
+                candidate = minimize_lbfgs(
+                    objective, params, max_iter=self._iterations(True), tol=self.tol,
+                    verbose=self.verbose,
+                    scale=self._stopping_scale(y, sample_weight))
             else:
                 state = getattr(self, "_optimizer_state", None)
                 candidate = self._train_epochs(

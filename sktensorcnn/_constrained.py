@@ -284,7 +284,8 @@ class ConstrainedFitMixin:
             project_W = self._projection(constraint, True, parametrization, rng)
             result = minimize_projected(
                 objective, start, lambda p: [project_W(p[0]), *p[1:]], step=step,
-                max_iter=self._iterations(), tol=self.tol, verbose=self.verbose)
+                max_iter=self._iterations(), tol=self.tol, verbose=self.verbose,
+                scale=self._stopping_scale(y, sample_weight))
             W = result.params[0]
             if constraint == "cp":
                 params = project_W.factors_of(W)
@@ -306,7 +307,8 @@ class ConstrainedFitMixin:
             result = minimize_projected(
                 objective, [A, fc, b],
                 lambda p: [project_A(p[0]), project_fc(p[1]), p[2]],
-                max_iter=self._iterations(), tol=self.tol, verbose=self.verbose)
+                max_iter=self._iterations(), tol=self.tol, verbose=self.verbose,
+                scale=self._stopping_scale(y, sample_weight))
         A = result.params[0]
         if constraint == "cp":
             kernel_params = project_A.factors_of(A)
@@ -330,7 +332,8 @@ class ConstrainedFitMixin:
             result = low_rank_descent(
                 objective, start, energy=self.energy,
                 max_ranks=parametrization.ranks, step=step, max_iter=self._iterations(),
-                tol=self.tol, verbose=self.verbose)
+                tol=self.tol, verbose=self.verbose,
+                scale=self._stopping_scale(y, sample_weight))
             n_factors = len(parametrization.ranks) + 1
             params = result.params[:n_factors]
             ranks = params[-1].shape
@@ -347,7 +350,8 @@ class ConstrainedFitMixin:
                 result = low_rank_descent(
                     objective, start, energy=self.energy,
                     max_ranks=kernel_param.ranks, max_iter=self._iterations(),
-                    tol=self.tol, verbose=self.verbose)
+                    tol=self.tol, verbose=self.verbose,
+                    scale=self._stopping_scale(y, sample_weight))
             core = result.params[len(kernel_param.ranks)]
             settled = TuckerWeight(_stacked_shape(geometry, self.n_kernels_),
                                    core.shape)

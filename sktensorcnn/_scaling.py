@@ -90,8 +90,8 @@ def target_offset_and_scale(y: np.ndarray, sample_weight: np.ndarray,
     """
     weights = sample_weight / sample_weight.sum()
     if robust:
-        offset = _weighted_median(y, weights) if center else 0.0
-        spread = 1.4826 * _weighted_median(np.abs(y - offset), weights)
+        offset = weighted_median(y, weights) if center else 0.0
+        spread = 1.4826 * weighted_median(np.abs(y - offset), weights)
         if spread > 0:
             return offset, spread
     offset = float(weights @ y) if center else 0.0
@@ -99,7 +99,7 @@ def target_offset_and_scale(y: np.ndarray, sample_weight: np.ndarray,
     return offset, spread if spread > 0 else 1.0
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     order = np.argsort(values)
     cumulative = np.cumsum(weights[order])
     return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])

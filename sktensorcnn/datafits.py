@@ -34,7 +34,7 @@ from .losses import loss_and_gradient
 
 __all__ = [
     "GramSquared", "FeatureSquared", "FeatureLoss", "squared_datafit",
-    "ridge_statistics", "gcv_alpha", "GRAM_MAX_FEATURES",
+    "ridge_statistics", "ridge_solution", "gcv_alpha", "GRAM_MAX_FEATURES",
 ]
 
 #: Largest ``L * P`` for which the Gram matrix is used (128 MiB in float64).
@@ -97,6 +97,30 @@ class FeatureSquared(_Squared):
         M = apply_jacobian(self.features).astype(np.float64)
         WM = M * self.weights[:, None]
         return M.T @ WM, WM.T @ self.y_centered
+
+
+def ridge_solution(datafit: GramSquared | FeatureSquared,
+                   alpha: float) -> np.ndarray | None:
+    """The unconstrained ridge weight ``argmin f(w) + alpha / 2 ||w||^2``.
+
+    From the Gram matrix (``L P`` features), or for a feature datafit with at
+    most :data:`GRAM_MAX_FEATURES` samples from the ``n x n`` kernel matrix
+    (``w = Z_s^T (Z_s Z_s^T + alpha I)^{-1} y_s``, ``Z_s`` the features times
+    the square roots of the weights): one threshold, on the smaller side of
+    ``Z``.  ``None`` when both sides exceed it.
+    """
+    from .solvers.als import solve_psd
+
+    if isinstance(datafit, GramSquared):
+        lhs = datafit.gram + alpha * np.eye(datafit.gram.shape[0])
+        return solve_psd(lhs, datafit.zy)
+    if datafit.features.shape[0] > GRAM_MAX_FEATURES:
+        return None
+    root = np.sqrt(datafit.weights)
+    Zs = np.asarray(datafit.features, dtype=np.float64) * root[:, None]
+    kernel = Zs @ Zs.T
+    kernel[np.diag_indices_from(kernel)] += alpha
+    return Zs.T @ solve_psd(kernel, root * datafit.y_centered)
 
 
 def squared_datafit(

@@ -160,7 +160,8 @@ class TensorStandardScaler(OneToOneFeatureMixin, TransformerMixin, _TensorInput,
         """
         self._validate_params()
         X = self._validate_tensor(X, reset=True)
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                 ensure_non_negative=True)
         axes = self._reduced_axes(X.ndim)
         wx = w.reshape(-1, *([1] * (X.ndim - 1)))
         total = np.broadcast_to(wx, X.shape).sum(axis=axes, keepdims=True)

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array
 from . import losses
 from ._base import BaseTensorCNN, _stochastic_solver
 from ._docstrings import COMMON_ATTRS_DOC, append_common_docs
+from ._scaling import weighted_median
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 
 __all__ = ["CNNRegressor", "TuckerCNNRegressor", "CPCNNRegressor"]
@@ -43,10 +44,13 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
         return y, sample_weight
 
     def _initial_intercept(self, y, sample_weight):
-        """The best constant output: the weighted mean (its log for the Poisson
-        loss)."""
+        """The best constant output, or near it: the weighted mean (its log for
+        the Poisson loss; the median for the Huber loss, which outliers do not
+        move)."""
         if not self.fit_intercept:
             return np.zeros(1)
+        if self.loss == "huber":
+            return np.array([weighted_median(y, sample_weight / sample_weight.sum())])
         mean = float(np.average(y, weights=sample_weight))
         return np.array([np.log(mean) if self.loss == "poisson" else mean])
 

@@ -30,9 +30,25 @@ class SolverResult:
     converged: bool = False
 
 
-def relative_decrease(previous: float, current: float) -> float:
-    """``(f_prev - f) / max(|f_prev|, |f|, 1)``: scipy L-BFGS-B's ``ftol`` rule."""
-    return (previous - current) / max(abs(previous), abs(current), 1.0)
+def relative_decrease(previous: float, current: float, scale: float) -> float:
+    """``(f_prev - f) / max(|f_prev|, |f|, scale)``.
+
+    scipy L-BFGS-B's ``ftol`` rule with its floor of 1 replaced by ``scale``, the
+    problem's own unit: for the squared loss twice the objective of the trivial
+    model (no weight, the best constant output), which is 1 on standardized
+    targets.  Multiplying the targets by ``c`` multiplies every term by
+    ``c^2``, so the rule stops at the same iterate whatever the targets' units;
+    and as the objective goes to zero (a perfect fit) decreases are still
+    measured against the trivial model's loss.
+    """
+    return (previous - current) / max(abs(previous), abs(current), scale,
+                                      np.finfo(float).tiny)
+
+
+def trivial_scale(value: float) -> float:
+    """``value`` (the trivial model's objective) as a positive stopping scale."""
+    value = abs(float(value))
+    return value if np.isfinite(value) and value > 0 else 1.0
 
 
 def ridge_objective(datafit, w: np.ndarray, alpha: float):

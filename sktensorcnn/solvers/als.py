@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from ._result import SolverResult, relative_decrease, ridge_objective
+from ._result import SolverResult, relative_decrease, ridge_objective, trivial_scale
 
 
 def solve_psd(A: np.ndarray, b: np.ndarray, jitter: float = 1e-10) -> np.ndarray:
@@ -44,8 +44,9 @@ def alternating_least_squares(
     regression, solved exactly through the block's normal equations, in the
     parametrization's ``sweep_order``.  The objective therefore never increases
     (up to the ``1e-10`` relative jitter of :func:`solve_psd`).  Stops when a
-    sweep lowers the objective by less than ``tol`` relative to ``max(|f|, 1)``
-    (scipy L-BFGS-B's ``ftol`` rule).
+    sweep lowers the objective by less than ``tol`` relative to ``max(|f|,
+    2 f_0)``, ``f_0`` the objective of ``W = 0`` (the trivial model; see
+    :func:`~sktensorcnn.solvers._result.relative_decrease`).
 
     Parameters
     ----------
@@ -67,6 +68,7 @@ def alternating_least_squares(
     """
     w = parametrization.to_tensor(params).ravel()
     previous = ridge_objective(datafit, w, alpha)[0]
+    scale = trivial_scale(datafit.yy)  # twice the objective at W = 0
     result = SolverResult(params, objective=previous)
     for iteration in range(1, max_iter + 1):
         for b in parametrization.sweep_order:
@@ -85,7 +87,7 @@ def alternating_least_squares(
         result.objective = current
         if verbose:
             print(f"ALS sweep {iteration}: objective {current:.6e}")
-        if relative_decrease(previous, current) <= tol:
+        if relative_decrease(previous, current, scale) <= tol:
             result.converged = True
             break
         previous = current

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import minimize
 
-from ._result import SolverResult, ridge_objective
+from ._result import SolverResult, ridge_objective, trivial_scale
 
 
 def minimize_lbfgs(
@@ -18,11 +18,15 @@ def minimize_lbfgs(
     tol: float = 1e-6,
     verbose: int = 0,
     label: str = "L-BFGS",
+    scale: float = 1.0,
 ) -> SolverResult:
     """Minimize ``objective(params) -> (value, gradients)`` with L-BFGS-B.
 
     ``tol`` is passed as both ``ftol`` (relative decrease of the objective, the
     rule of :func:`~sktensorcnn.solvers.alternating_least_squares`) and ``gtol``.
+    scipy measures both on ``objective / scale``: ``scale``, the trivial
+    model's objective, makes the rule independent of the targets' units (its
+    floor of 1 becomes ``scale``); the objectives recorded stay unscaled.
     """
     shapes = [p.shape for p in params]
     splits = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
@@ -32,15 +36,15 @@ def minimize_lbfgs(
 
     def fun(theta):
         value, grads = objective(unpack(theta))
-        return value, np.concatenate([np.ravel(g) for g in grads])
+        return value / scale, np.concatenate([np.ravel(g) for g in grads]) / scale
 
     result = SolverResult(params)
 
     def callback(intermediate_result):
-        result.loss_curve.append(float(intermediate_result.fun))
+        result.loss_curve.append(float(intermediate_result.fun) * scale)
         if verbose:
             print(f"{label} iteration {len(result.loss_curve)}: "
-                  f"objective {intermediate_result.fun:.6e}")
+                  f"objective {result.loss_curve[-1]:.6e}")
 
     theta0 = np.concatenate([p.ravel() for p in params])
     opt = minimize(
@@ -50,7 +54,7 @@ def minimize_lbfgs(
     result.params[:] = unpack(opt.x)
     result.n_iter = int(opt.nit)
     result.converged = opt.status == 0
-    result.objective = float(opt.fun)
+    result.objective = float(opt.fun) * scale
     return result
 
 
@@ -80,5 +84,8 @@ def lbfgs(
         ]
         return value, grads
 
+    # the trivial model, W = 0, sets the stopping rule's unit
+    zero = np.zeros(int(np.prod(parametrization.shape)))
+    scale = trivial_scale(2 * ridge_objective(datafit, zero, alpha)[0])
     return minimize_lbfgs(objective, params, max_iter=max_iter, tol=tol,
-                          verbose=verbose)
+                          verbose=verbose, scale=scale)

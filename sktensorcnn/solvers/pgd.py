@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._result import SolverResult, relative_decrease, ridge_objective
+from ._result import SolverResult, relative_decrease, ridge_objective, trivial_scale
 
 __all__ = ["minimize_projected", "projected_gradient"]
 
@@ -44,6 +44,7 @@ def minimize_projected(
     max_iter: int = 500,
     tol: float = 1e-6,
     verbose: int = 0,
+    scale: float = 1.0,
 ) -> SolverResult:
     """Minimize ``objective`` over ``{params : project(params) == params}``.
 
@@ -60,6 +61,9 @@ def minimize_projected(
         First step size; backtracking adapts it.
     max_iter, tol, verbose
         Iterations, relative decrease of the objective that stops, printing.
+    scale : float, default=1.0
+        The trivial model's objective: the unit of the stopping rule
+        (:func:`~sktensorcnn.solvers._result.relative_decrease`).
 
     Returns
     -------
@@ -91,7 +95,7 @@ def minimize_projected(
         if verbose:
             print(f"PGD iteration {it}: objective {value:.6e} (step {step:.3g})")
         step *= 2
-        if relative_decrease(previous, value) < tol:
+        if relative_decrease(previous, value, scale) < tol:
             result.converged = True
             break
     result.params = params
@@ -136,8 +140,9 @@ def projected_gradient(
         value, grad = ridge_objective(datafit, params[0], alpha)
         return value, [grad]
 
+    zero = np.zeros_like(w0)  # the trivial model sets the stopping rule's unit
     return minimize_projected(
         objective, [w0], lambda params: [project(params[0])],
         step=1.0 / _lipschitz(datafit, alpha, w0.size, rng), max_iter=max_iter,
-        tol=tol, verbose=verbose,
+        tol=tol, verbose=verbose, scale=trivial_scale(2 * objective([zero])[0]),
     )

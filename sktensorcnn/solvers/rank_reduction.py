@@ -75,6 +75,7 @@ def low_rank_descent(
     max_iter: int = 200,
     tol: float = 1e-6,
     verbose: int = 0,
+    scale: float = 1.0,
 ) -> RankReductionResult:
     """Minimize ``objective([T, *free])`` with ``T`` of adaptive Tucker ranks.
 
@@ -91,6 +92,9 @@ def low_rank_descent(
     step, max_iter, tol, verbose
         First step size, iterations, relative decrease that stops (once the ranks
         are steady), printing.
+    scale : float, default=1.0
+        The trivial model's objective: the unit of the stopping rule
+        (:func:`~sktensorcnn.solvers._result.relative_decrease`).
 
     Returns
     -------
@@ -139,7 +143,7 @@ def low_rank_descent(
         if verbose:
             print(f"LRD iteration {it}: objective {value:.6e}, ranks {core.shape}")
         steady = core.shape == previous_ranks
-        if steady and abs(relative_decrease(previous, value)) < tol:
+        if steady and abs(relative_decrease(previous, value, scale)) < tol:
             result.converged = True
             break
     result.params = [*factors, core, *free]

@@ -1,0 +1,96 @@
+"""Stopping rules and starts that do not depend on the targets' units.
+
+The linear fits run on the targets as given (no standardization), so each
+solver's stopping rule takes its unit from the trivial model's loss, and random
+starts are scaled to the data.  Multiplying ``y`` by ``c`` must then multiply
+the predictions by ``c`` and leave the iterations unchanged.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor, datafits
+from sktensorcnn.datasets import make_cnn_regression
+
+LAYER = dict(kernel_size=(5, 5, 3), pool_size=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, _ = make_cnn_regression("T1", n_samples=400, random_state=0)
+    return X, y
+
+
+def _fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+EQUIVARIANT = {
+    "tucker-als": lambda: TuckerCNNRegressor(ranks=(2, 2, 2, 1), **LAYER),
+    "cp-als": lambda: CPCNNRegressor(rank=2, **LAYER),
+    "dense-pgd": lambda: CNNRegressor(n_kernels=2, solver="pgd", constraint="rank",
+                                      **LAYER),
+    "tanh-network": lambda: CNNRegressor(n_kernels=2, activation="tanh",
+                                         max_iter=60, **LAYER),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EQUIVARIANT))
+def test_fit_is_equivariant_to_the_targets_units(data, name):
+    X, y = data
+    reference = _fit(EQUIVARIANT[name](), X, y)
+    for c in (1e-4, 1e4):
+        scaled = _fit(EQUIVARIANT[name](), X, c * y)
+        assert scaled.n_iter_ == reference.n_iter_
+        np.testing.assert_allclose(scaled.predict(X) / c, reference.predict(X),
+                                   rtol=1e-6, atol=1e-6 * np.std(y))
+
+
+def test_lbfgs_from_random_starts_is_nearly_unit_free(data):
+    """L-BFGS's gradient test is not exactly unit-free; its fit nearly is."""
+    X, y = data
+
+    def score(c):
+        est = _fit(TuckerCNNRegressor(ranks=(2, 2, 2, 1), solver="lbfgs",
+                                      init="random", **LAYER), X, c * y)
+        return est.score(X, c * y)
+
+    assert score(1e-4) == pytest.approx(score(1.0), abs=2e-3)
+    assert score(1.0) > 0.8
+
+
+@pytest.mark.parametrize("init", ["spectral", "random"])
+def test_starts_are_never_worse_than_the_mean(data, init):
+    """PGD's first recorded objective (after one descent step from the start)
+    is at most the trivial model's, 1/2 var(y), in any units; with n < L P the
+    spectral start is the minimum-norm ridge fit, from the samples' side."""
+    X, y = data
+    for c in (1e-4, 1.0):
+        est = _fit(CNNRegressor(n_kernels=2, solver="pgd", constraint="rank",
+                                init=init, max_iter=3, **LAYER), X, c * y)
+        assert est.loss_curve_[0] <= 0.5 * np.var(c * y) * (1 + 1e-9)
+
+
+def test_spectral_start_warns_when_it_cannot_be_computed(data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(datafits, "GRAM_MAX_FEATURES", 50)  # both sides exceed it
+    with pytest.warns(UserWarning, match="init='spectral' needs the ridge fit"):
+        _fit(TuckerCNNRegressor(ranks=(2, 2, 2, 1), max_iter=3, **LAYER), X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _fit(TuckerCNNRegressor(ranks=(2, 2, 2, 1), init="random", max_iter=3,
+                                **LAYER), X, y)
+
+
+def test_negative_sample_weights_are_refused(data):
+    X, y = data
+    weights = np.ones(len(y))
+    weights[5] = -1.0
+    with pytest.raises(ValueError, match="Negative values in data passed to "
+                                         "`sample_weight`"):
+        CNNRegressor(**LAYER).fit(X, y, sample_weight=weights)
