@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _reference import conv_pool_reference
 from sklearn.exceptions import ConvergenceWarning
 
 from sktensorcnn import (
@@ -17,6 +18,16 @@ from sktensorcnn import (
 from sktensorcnn.datasets import make_cnn_regression
 
 LAYER = dict(kernel_size=(5, 5, 3), pool_size=3, random_state=0)
+
+
+def _direct_outputs(est, X):
+    """The network of ``kernels_``, ``fc_weights_`` and ``intercept_`` computed
+    directly (numpy convolution and pooling), outputs ``(n, n_out)``: checks the
+    exported layers themselves, not ``coef_``."""
+    pooled = conv_pool_reference(X, est.kernels_, est.geometry_)  # (n, K, p...)
+    n, K = pooled.shape[:2]
+    fc = np.asarray(est.fc_weights_).reshape(-1, K * est.geometry_.n_cells)
+    return pooled.reshape(n, -1) @ fc.T + np.asarray(est.intercept_).reshape(-1)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +57,9 @@ def test_compact_regressors(data, make, R):
     assert small.expansion_ratio_ == 1
     np.testing.assert_allclose(small.predict(X), est.predict(X), rtol=1e-10,
                                atol=1e-10)
+    # the compacted layers, run as a network, give the original predictions
+    np.testing.assert_allclose(_direct_outputs(small, X)[:, 0], est.predict(X),
+                               rtol=1e-9, atol=1e-9 * np.abs(y).max())
     np.testing.assert_allclose(small.coef_, est.coef_, atol=1e-12)
     P = est.geometry_.n_cells
     # the output factor shrinks from K x R to R x R, the FC layer from K to R maps
@@ -65,6 +79,8 @@ def test_compact_multiclass(data):
         small = est.compact()
         np.testing.assert_allclose(small.decision_function(X),
                                    est.decision_function(X), atol=1e-10)
+        np.testing.assert_allclose(_direct_outputs(small, X),
+                                   est.decision_function(X), atol=1e-9)
         np.testing.assert_array_equal(small.classes_, est.classes_)
         K, R, P = est.n_kernels_, 2, est.geometry_.n_cells
         assert est.n_params_ - small.n_params_ == (K - R) * R + (K - R) * P * 3

@@ -1,7 +1,9 @@
 """scikit-learn's estimator checks, on every estimator.
 
 The checks fit 2-d ``X`` (1-d signals to us) with 1 to 10 features, so the layer
-is 1 wide (``kernel_size=1, pool_size=1``): the defaults need longer signals.  The
+is 1 wide (``kernel_size=1, pool_size=1``): the defaults need longer signals;
+a real convolution runs with ``padding='same'`` (3 taps over signals as short as
+one value, zero-padded).  The
 factorizations are the well-posed ones (rank 1; dense kernels), a little ridge
 makes the optimum unique, and the tolerance is tight, because one check compares
 a weighted fit with a fit on repeated samples to 1e-7.
@@ -23,12 +25,17 @@ from sktensorcnn.preprocessing import ConvPoolFeatures, TensorStandardScaler
 LAYER = dict(kernel_size=1, pool_size=1, tol=1e-12, max_iter=2000)
 REGRESSION = dict(LAYER, alpha=1e-3)
 CLASSIFICATION = dict(LAYER, alpha=1e-1)
+CONVOLUTION = dict(kernel_size=3, padding="same")
 
 ESTIMATORS = [
     CNNRegressor(**REGRESSION),
     TuckerCNNRegressor(ranks=1, **REGRESSION),
     CPCNNRegressor(rank=1, **REGRESSION),
     CNNRegressor(activation="relu", **REGRESSION),
+    CNNRegressor(loss="huber", **REGRESSION),
+    CNNRegressor(n_kernels=2, **dict(REGRESSION, **CONVOLUTION)),
+    TuckerCNNRegressor(ranks=1, **dict(REGRESSION, **CONVOLUTION)),
+    CNNClassifier(n_kernels=2, **dict(CLASSIFICATION, **CONVOLUTION)),
     CNNClassifier(**CLASSIFICATION),
     TuckerCNNClassifier(ranks=1, **CLASSIFICATION),
     CPCNNClassifier(rank=1, **CLASSIFICATION),
