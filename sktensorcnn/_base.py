@@ -857,35 +857,31 @@ class BaseTensorCNN(ConstrainedFitMixin, BaseEstimator):
         pooled = geometry.pooled_shape
         K, n_out, loss_name = self.n_kernels_, self._n_out, self._loss()
         kind, factorized = self._factorized_kind(geometry, kernel_param)
-        on_gpu = kernels.current_device() == "cuda"
-        if on_gpu:  # samples, targets and weights go to the GPU once per fit
-            samples = kernels.device_samples(X, geometry, y, sample_weight)
-        elif not factorized and not kernels.uses_gemm(geometry, K) and not (
-                X.dtype in (np.float32, np.float64) and X.flags.writeable):
+        if (kernels.current_device() == "cpu" and not factorized
+                and not kernels.uses_gemm(geometry, K)
+                and not (X.dtype in (np.float32, np.float64) and X.flags.writeable)):
             # the fused loops read writable float32 / float64 samples: copy once
             # per fit, not at every evaluation (see kernels._sample_chunks)
             X = np.array(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
+        # samples, targets and weights staged once per fit on the current
+        # device; each evaluation normalizes the weights of its rows
+        samples = kernels.stage_samples(X, geometry, y, sample_weight)
 
         def objective(current, rows=None):
-            if on_gpu:  # the weights are normalized over the rows on the device
-                Xr = samples if rows is None else samples.take(rows)
-                yr, wr = None, np.ones(1)
-            else:
-                Xr, yr, wr = (X, y, sample_weight) if rows is None else (
-                    X[rows], y[rows], sample_weight[rows])
+            Xr = samples if rows is None else samples.take(rows)
             kernel_params = current[:n_kernel_params]
             fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
             b = intercept if self.fit_intercept else np.zeros(n_out)
             fc_weights = fc.reshape(n_out, K, *pooled)
             if factorized:
                 loss, grads, d_fc, d_intercept = factorized_network_loss(
-                    Xr, yr, wr / wr.sum(), kernel_params, fc_weights, b, geometry,
+                    Xr, None, None, kernel_params, fc_weights, b, geometry,
                     self.activation, loss_name, kind,
                 )
             else:
                 stacked = kernel_param.to_tensor(kernel_params)
                 loss, d_kernels, d_fc, d_intercept = network_loss(
-                    Xr, yr, wr / wr.sum(), _kernel_layout(stacked, geometry),
+                    Xr, None, None, _kernel_layout(stacked, geometry),
                     fc_weights, b, geometry, self.activation, loss_name,
                 )
                 d_stacked = _stacked_layout(d_kernels, geometry).reshape(1, -1)

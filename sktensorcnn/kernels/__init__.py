@@ -1,7 +1,11 @@
 """The one dispatch point for compute kernels.
 
-Everything else in the library calls the functions here, never a backend directly,
-so that device-specific twins (CUDA) can be added behind the same signatures.
+Everything else in the library calls the functions here, never a backend
+directly.  The network's evaluations go through staged samples
+(:func:`stage_samples`): one class per backend (:data:`BACKENDS`: host memory
+for the CPU kernels, device memory for CUDA), each with ``take`` (a mini-batch),
+``forward``, ``loss_grad`` and ``factorized_loss_grad``, chosen from the
+current device (:func:`on_device`).  A new backend is one more such class.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
 # _cache first: it installs the cache locators before any kernel is declared
 from . import _cache, _cpu, _cpu_box_products, _cpu_factorized, _cpu_gemm, _cpu_network  # noqa: F401, E501
 from ._device import cuda_available, current_device, on_device, resolve_device
+from ._host import HostSamples
 from ._threads import (
     limit_threads,
     n_blocks_for,
@@ -23,24 +28,46 @@ from ._threads import (
 __all__ = [
     "conv_pool_features", "network_forward", "network_loss_grad", "uses_gemm",
     "uses_factorized", "factorized_network_loss_grad", "single_threaded_blas",
-    "limit_threads", "resolve_n_jobs", "device_samples", "on_device",
+    "limit_threads", "resolve_n_jobs", "stage_samples", "device_samples",
+    "BACKENDS", "HostSamples", "on_device",
     "resolve_device", "current_device", "cuda_available",
 ]
 
 
+def _cuda_samples(*args, **kwargs):
+    from ._cuda_host import DeviceSamples  # numba.cuda only when a GPU is used
+
+    return DeviceSamples(*args, **kwargs)
+
+
+#: device -> class of staged samples (called as ``(X, geometry, y,
+#: sample_weight, normalize)``).
+BACKENDS = {"cpu": HostSamples, "cuda": _cuda_samples}
+
+
+def stage_samples(X, geometry: ConvPoolGeometry, y=None, sample_weight=None,
+                  normalize: bool = True):
+    """Samples (and targets, weights) staged once for the evaluations of a fit,
+    on the current device: pass the result as ``X`` to :func:`network_loss_grad`
+    / :func:`network_forward` / :func:`factorized_network_loss_grad`
+    (``.take(rows)`` for a mini-batch; the weights of the rows evaluated are
+    normalized to sum to 1 unless ``normalize=False``)."""
+    return BACKENDS[current_device()](X, geometry, y, sample_weight, normalize)
+
+
+#: The CUDA spelling kept for callers that stage on the GPU explicitly.
 def device_samples(X, geometry: ConvPoolGeometry, y=None, sample_weight=None,
                    normalize: bool = True):
-    """Samples (and targets, weights) copied to the GPU for the evaluations of a
-    fit: pass the result as ``X`` to :func:`network_loss_grad` /
-    :func:`network_forward` (``.take(rows)`` for a mini-batch; the weights of
-    the rows evaluated are normalized to sum to 1 unless ``normalize=False``)."""
-    from ._cuda_host import DeviceSamples
-
-    return DeviceSamples(X, geometry, y, sample_weight, normalize)
+    """Samples staged on the GPU (see :func:`stage_samples`)."""
+    return _cuda_samples(X, geometry, y, sample_weight, normalize)
 
 
-def _on_gpu(X) -> bool:
-    return current_device() == "cuda" or type(X).__name__ == "DeviceSamples"
+def _staged(X, geometry, y=None, weights=None):
+    """``X`` itself when already staged, else staged on the current device with
+    ``y`` and ``weights`` taken as they are."""
+    if isinstance(X, np.ndarray):
+        return stage_samples(X, geometry, y, weights, normalize=False)
+    return X
 
 
 def _pad_to_4(values, fill) -> np.ndarray:
@@ -231,9 +258,10 @@ def network_forward(
     activation's (:func:`~sktensorcnn.activations.activation_code`).  ``X`` may
     be :func:`device_samples`; on the ``'cuda'`` device it is copied there.
     """
-    if _on_gpu(X):
-        samples = X if not isinstance(X, np.ndarray) else device_samples(X, geometry)
-        return samples.forward(kernels, Bt, intercept, code)
+    return _staged(X, geometry).forward(kernels, Bt, intercept, code)
+
+
+def _cpu_network_forward(X, kernels, Bt, intercept, geometry, code):
     X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
@@ -261,10 +289,12 @@ def network_loss_grad(
     its rows, are then used: ``y`` and ``weights`` are ignored); on the ``'cuda'``
     device an array is copied there.
     """
-    if _on_gpu(X):
-        samples = (X if not isinstance(X, np.ndarray)
-                   else device_samples(X, geometry, y, weights, normalize=False))
-        return samples.loss_grad(kernels, Bt, intercept, code, loss_code)
+    return _staged(X, geometry, y, weights).loss_grad(kernels, Bt, intercept, code,
+                                                      loss_code)
+
+
+def _cpu_network_loss_grad(X, y, weights, kernels, Bt, intercept, geometry, code,
+                           loss_code):
     X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
         X, kernels, Bt, geometry
     )
@@ -306,11 +336,12 @@ def factorized_network_loss_grad(
     (``[H_1..H_N, [H_C], H_K, G]``) or CP (``[U_1..U_N, [U_C], H]``, ``kind='cp'``)
     factors, by factorized convolution: the loss, the gradients of ``params``,
     ``D`` (unpooled FC gradient, shape of ``Bt``) and ``db``."""
-    if _on_gpu(X):
-        samples = (X if not isinstance(X, np.ndarray)
-                   else device_samples(X, geometry, y, weights, normalize=False))
-        return samples.factorized_loss_grad(params, Bt, intercept, code, loss_code,
-                                            kind)
+    return _staged(X, geometry, y, weights).factorized_loss_grad(
+        params, Bt, intercept, code, loss_code, kind)
+
+
+def _cpu_factorized_loss_grad(X, y, weights, params, Bt, intercept, geometry, code,
+                              loss_code, kind):
     C = geometry.n_channels or 1
     Xc = np.ascontiguousarray(X).reshape(X.shape[0], C, *geometry.sample_shape)
     return _cpu_factorized.network_loss_grad(
