@@ -54,7 +54,9 @@ def test_a_registered_backend_runs_whole_fits(monkeypatch):
                        random_state=0), labels),
     ]
     expected = [_fit(est, X, target).predict(X) for est, target in cases]
-    monkeypatch.setitem(kernels.BACKENDS, "cpu", RecordingSamples)
+    cpu = kernels.BACKENDS["cpu"]
+    monkeypatch.setitem(kernels.BACKENDS, "cpu",
+                        kernels.Backend(stage=RecordingSamples, features=cpu.features))
     for (est, target), reference in zip(cases, expected):
         RecordingSamples.calls = []
         got = _fit(est, X, target).predict(X)
@@ -88,3 +90,22 @@ def test_staged_minibatches_normalize_their_weights():
                                           loss_code("squared"))
     for d, s in zip(direct, via_stage):
         np.testing.assert_allclose(s, d, rtol=1e-12)
+
+
+def test_the_linear_fits_take_their_features_from_the_backend(monkeypatch):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((80, 7, 7))
+    y = X[:, 1:4, 1:4].sum(axis=(1, 2))
+    reference = CNNRegressor(kernel_size=2).fit(X, y).predict(X)
+    cpu = kernels.BACKENDS["cpu"]
+    seen = []
+
+    def features(X, geometry, out=None):
+        seen.append(X.shape[0])
+        return cpu.features(X, geometry, out)
+
+    monkeypatch.setitem(kernels.BACKENDS, "cpu",
+                        kernels.Backend(stage=cpu.stage, features=features))
+    np.testing.assert_array_equal(CNNRegressor(kernel_size=2).fit(X, y).predict(X),
+                                  reference)
+    assert sum(seen) >= len(X)  # every sample's features came through it

@@ -10,6 +10,9 @@ current device (:func:`on_device`).  A new backend is one more such class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
@@ -29,9 +32,28 @@ __all__ = [
     "conv_pool_features", "network_forward", "network_loss_grad", "uses_gemm",
     "uses_factorized", "factorized_network_loss_grad", "single_threaded_blas",
     "limit_threads", "resolve_n_jobs", "stage_samples", "device_samples",
-    "BACKENDS", "HostSamples", "on_device",
+    "BACKENDS", "Backend", "HostSamples", "on_device",
     "resolve_device", "current_device", "cuda_available",
 ]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a device provides: staged samples for the network's evaluations
+    and the conv-pool features of the linear fits.
+
+    Attributes
+    ----------
+    stage : callable
+        ``(X, geometry, y, sample_weight, normalize) -> samples`` with ``take``,
+        ``forward``, ``loss_grad`` and ``factorized_loss_grad`` (see
+        :class:`HostSamples`).
+    features : callable
+        ``(X, geometry, out) -> Z`` (``out`` may be ``None``).
+    """
+
+    stage: Callable
+    features: Callable
 
 
 def _cuda_samples(*args, **kwargs):
@@ -40,9 +62,18 @@ def _cuda_samples(*args, **kwargs):
     return DeviceSamples(*args, **kwargs)
 
 
-#: device -> class of staged samples (called as ``(X, geometry, y,
-#: sample_weight, normalize)``).
-BACKENDS = {"cpu": HostSamples, "cuda": _cuda_samples}
+def _cuda_features(X, geometry, out):
+    from ._cuda_host import conv_pool_features as on_gpu
+
+    Z = on_gpu(X, geometry).astype(X.dtype, copy=False)
+    if out is None:
+        return Z
+    out[...] = Z
+    return out
+
+
+#: device name -> :class:`Backend`.
+BACKENDS: dict[str, Backend] = {}
 
 
 def stage_samples(X, geometry: ConvPoolGeometry, y=None, sample_weight=None,
@@ -52,7 +83,7 @@ def stage_samples(X, geometry: ConvPoolGeometry, y=None, sample_weight=None,
     / :func:`network_forward` / :func:`factorized_network_loss_grad`
     (``.take(rows)`` for a mini-batch; the weights of the rows evaluated are
     normalized to sum to 1 unless ``normalize=False``)."""
-    return BACKENDS[current_device()](X, geometry, y, sample_weight, normalize)
+    return BACKENDS[current_device()].stage(X, geometry, y, sample_weight, normalize)
 
 
 #: The CUDA spelling kept for callers that stage on the GPU explicitly.
@@ -122,14 +153,10 @@ def conv_pool_features(
     -------
     Z : ndarray of shape (n, *geometry.feature_shape), dtype of ``X``
     """
-    if current_device() == "cuda":
-        from ._cuda_host import conv_pool_features as on_gpu
+    return BACKENDS[current_device()].features(X, geometry, out)
 
-        Z = on_gpu(X, geometry).astype(X.dtype, copy=False)
-        if out is None:
-            return Z
-        out[...] = Z
-        return out
+
+def _cpu_conv_pool_features(X, geometry, out=None):
     n = X.shape[0]
     N = geometry.n_modes
     ones = (1,) * (MAX_SPATIAL_MODES - N)
@@ -348,3 +375,9 @@ def _cpu_factorized_loss_grad(X, y, weights, params, Bt, intercept, geometry, co
         Xc, _fresh(y), _fresh(weights), params, _fresh(Bt), _fresh(intercept), code,
         loss_code, geometry, kind,
     )
+
+
+BACKENDS.update(
+    cpu=Backend(stage=HostSamples, features=_cpu_conv_pool_features),
+    cuda=Backend(stage=_cuda_samples, features=_cuda_features),
+)
