@@ -78,15 +78,24 @@ COMMON_PARAMS_DOC = """
         well past 200), 200 otherwise.
     tol : float, default=1e-6
         Stop when an iteration lowers the objective by less than
-        ``tol * max(|objective|, 1)``.
+        ``tol * max(|objective|, u)``, ``u`` the problem's unit: for the squared
+        loss twice the loss of predicting the mean (the targets' weighted
+        variance, 1 on the standardized targets of the network fits), for the
+        Poisson loss the mean count, 1 for the Huber and classification losses.
+        A fit therefore stops at the same iterate whatever the targets' units.
     n_init : int or 'auto', default='auto'
         Number of starts; the fit with the lowest objective is kept (low-rank fits
         are non-convex and a single start can end in a spurious local minimum).
         The first start is the unconstrained ridge fit truncated to the ranks
-        (truncated HOSVD / SVD / CP-ALS) when ``L * P`` is small enough to solve
-        it (for classifiers, the least squares fit of the class indicators), the
-        others random.  ``'auto'``: 4 when the fit runs on the sufficient
-        statistics ``Z^T Z`` (a start then costs nothing in ``n``), else 1; always 1
+        (truncated HOSVD / SVD / CP-ALS; for classifiers, the least squares fit
+        of the class indicators) when ``min(n_samples, L * P)`` is at most 4096
+        (from the ``L P`` Gram matrix or the ``n x n`` kernel matrix, whichever
+        is smaller; otherwise a ``UserWarning`` says that the fit starts at
+        random); the others are random.  The squared-loss linear fits rescale
+        each start to the multiple of its weight that fits best, so no start is
+        worse than predicting the mean.  ``'auto'``: 4 when the fit runs on the
+        sufficient statistics ``Z^T Z`` (a start then costs nothing in ``n``),
+        else 1; always 1
         for dense kernels, whose rank-K matrix problem the spectral start solves
         reliably, for classifiers and for activations other than the identity.
     init : {'spectral', 'random'}, default='spectral'
