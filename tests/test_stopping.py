@@ -37,6 +37,8 @@ EQUIVARIANT = {
                                       **LAYER),
     "tanh-network": lambda: CNNRegressor(n_kernels=2, activation="tanh",
                                          max_iter=60, **LAYER),
+    "tucker-lrd": lambda: TuckerCNNRegressor(ranks=(3, 3, 2, 2), solver="lrd",
+                                             max_iter=60, **LAYER),
 }
 
 

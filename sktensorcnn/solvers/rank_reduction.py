@@ -127,9 +127,13 @@ def low_rank_descent(
         value, grads = objective([_tucker(core, factors), *free])
         # 3. factor step on the compressed point, skipped unless it decreases
         d_core, d_factors = _factor_gradients(grads[0], core, factors)
+        # the factors' curvature carries the core's squared scale: divide their
+        # step by the core's mean square, so the step is the same in any units
+        factor_scale = max(float(np.mean(core**2)), np.finfo(float).tiny)
         for _ in range(30):
             trial_core = core - step_factor * d_core
-            trial_factors = [f - step_factor * d for f, d in zip(factors, d_factors)]
+            trial_factors = [f - step_factor / factor_scale * d
+                             for f, d in zip(factors, d_factors)]
             trial_value, trial_grads = objective(
                 [_tucker(trial_core, trial_factors), *free])
             if trial_value < value:
