@@ -14,7 +14,7 @@ Losses: see :mod:`._cpu_pointwise`.  Sample weights multiply each sample's loss.
 import numpy as np
 from numba import njit
 
-from ._cpu_pointwise import activate, activate_rows, dot, sample_loss
+from ._cpu_pointwise import activate, activate_rows, dot, head_sample
 from ._threads import block_bounds, n_blocks_for, run_blocks
 
 
@@ -32,16 +32,8 @@ def _loss_grad_block(Y, Bt, intercept, y, weights, act_code, loss_code, first,
     for i in range(first, last):
         Yi = Y[i]
         activate_rows(act_code, Yi, V)  # V = act(Y_i), Y_i = act'(Y_i)
-        for o in range(n_out):
-            f[o] = dot(V, Bt[o]) + intercept[o]
-        loss += weights[i] * sample_loss(loss_code, f, y[i], G)
-        for o in range(n_out):
-            G[o] *= weights[i]
-            db[o] += G[o]
-            g = G[o]
-            Do = D[o]
-            for j in range(size):
-                Do[j] += g * V[j]
+        loss += head_sample(V, Bt, intercept, loss_code, y[i], weights[i], f, G, D,
+                            db)
         if n_out == 1:
             g = G[0]
             B0 = Bt[0]

@@ -22,7 +22,7 @@ one lane.
 import numpy as np
 from numba import njit
 
-from ._cpu_pointwise import activate, dot, sample_loss
+from ._cpu_pointwise import activate, dot, head_sample
 from ._threads import block_bounds, run_blocks
 
 
@@ -187,14 +187,7 @@ def _loss_grad_block(X, y, weights, A, Bt, b, code, loss_code, pad_before,
             i = start + lane
             for j in range(size):
                 H[j], dH[j] = activate(code, Yf[j, lane])
-            for o in range(n_out):
-                f[o] = dot(H, Btf[o]) + b[o]
-            loss += weights[i] * sample_loss(loss_code, f, y[i], G)
-            for o in range(n_out):
-                G[o] *= weights[i]
-                db[o] += G[o]
-                for j in range(size):
-                    D[o, j] += G[o] * H[j]
+            loss += head_sample(H, Btf, b, loss_code, y[i], weights[i], f, G, D, db)
             # the gradient of the convolution outputs, written over them:
             # act'(Y) sum_o G_o Bt_o
             for j in range(size):

@@ -38,3 +38,22 @@ def dot(a, b):
     for j in range(full, n):
         total += a[j] * b[j]
     return total + lanes.sum()
+
+
+@njit(inline="always")
+def head_sample(V, Bt, intercept, loss_code, target, weight, f, G, D, db):
+    """The head on one sample's activations ``V`` (flattened): outputs ``f =
+    Bt V + intercept``, returns the weighted loss, leaves ``G = w dloss/df``
+    and adds ``G`` to ``db`` and ``G V^T`` to ``D`` ``(n_out, size)``; shared
+    by the fused loops and the BLAS path's head."""
+    for o in range(Bt.shape[0]):
+        f[o] = dot(V, Bt[o]) + intercept[o]
+    loss = weight * sample_loss(loss_code, f, target, G)
+    for o in range(Bt.shape[0]):
+        G[o] *= weight
+        db[o] += G[o]
+        g = G[o]
+        Do = D[o]
+        for j in range(V.shape[0]):
+            Do[j] += g * V[j]
+    return loss
