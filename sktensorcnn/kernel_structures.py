@@ -1,23 +1,26 @@
 """How the stacked kernel tensor is constrained: dense, Tucker or CP.
 
-Each class here is a mixin that gives an estimator its kernel structure:
+Each mixin here gives an estimator its kernel structure through
+``_kernel_structure(geometry, n_out)``, a :class:`KernelStructure` that the fits
+read and never write:
 
-* ``_make_parametrization``: the parametrization of the composite weight ``W``
-  fitted on the conv-pool features when the network is linear, of shape
+* ``linear``: the parametrization of the composite weight ``W`` fitted on the
+  conv-pool features when the network is linear, of shape
   ``(l_1, ..., l_N, [C], P * n_out)`` (outputs innermost: with ``M`` classes
   ``W_m = sum_k A_k (outer) B_{k,m}`` shares the kernels, [Compressed CNNs] App. A.4);
-* ``_make_kernel_parametrization``: the parametrization of the stacked kernels
-  ``A_stack`` (shape ``(l_1, ..., l_N, [C], K)``) trained with any activation;
-* ``_linear_to_network``: the network (stacked-kernel parameters and FC weights
-  ``(K, P * n_out)``) equivalent to a fitted ``W``, and ``_export_kernels``, which
-  sets ``kernels_`` and the factors from such a network;
-* the parameter counts (``P`` FC weights per kernel and output).
+* ``kernels``: the parametrization of the stacked kernels ``A_stack`` (shape
+  ``(l_1, ..., l_N, [C], K)``) trained with any activation;
+* :func:`linear_to_network`: the network (stacked-kernel parameters and FC
+  weights ``(K, P * n_out)``) equivalent to a fitted ``W``.
 
+The mixins also export fitted kernels (``_export_kernels``: ``kernels_`` and the
+factors) and count parameters (``P`` FC weights per kernel and output).
 Regressors and classifiers compose one of them with their task.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -27,7 +30,8 @@ from sklearn.utils._param_validation import Interval
 from .geometry import ConvPoolGeometry
 from .parametrizations import CPWeight, FullWeight, TuckerWeight
 
-__all__ = ["DenseKernels", "TuckerKernels", "CPKernels"]
+__all__ = ["CPKernels", "DenseKernels", "KernelStructure", "TuckerKernels",
+           "linear_to_network"]
 
 
 def _kernel_layout(stacked: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
@@ -63,6 +67,58 @@ def _resolve_output_rank(requested: int, n_kernels, n_cells: int, exact: bool):
     return rank, n_kernels
 
 
+@dataclass(frozen=True)
+class KernelStructure:
+    """The kernel structure of one fit.
+
+    Attributes
+    ----------
+    constraint : {'rank', 'tucker', 'cp'}
+        The structure, named as ``solver='pgd'`` projects onto it.
+    n_kernels : int
+        ``K``.
+    linear : parametrization
+        Of the composite weight ``W`` ``(l..., [C], P * n_out)``.
+    kernels : parametrization
+        Of the stacked kernels ``(l..., [C], K)``.
+    output_factor : int or None
+        Position of the kernels' output factor ``H`` ``(K, R)`` among the
+        stacked-kernel parameters (Tucker, CP; see ``compact()``).
+    auto_n_init : int
+        Starts of ``n_init='auto'`` on sufficient statistics.
+    """
+
+    constraint: str
+    n_kernels: int
+    linear: object
+    kernels: object
+    output_factor: int | None
+    auto_n_init: int
+
+    def to_network(self, params, geometry: ConvPoolGeometry):
+        """See :func:`linear_to_network`."""
+        return linear_to_network(params, geometry, self.constraint, self.n_kernels)
+
+
+def linear_to_network(params, geometry: ConvPoolGeometry, constraint: str,
+                      n_kernels: int):
+    """Stacked-kernel parameters and FC weights ``(K, P * n_out)`` of the network
+    equal to a fitted composite weight ``W``'s parameters.
+
+    Dense: ``W = A B^T``.  Tucker and CP: the first ``R`` kernels are the core
+    (or rank-one) kernels, mixed by ``H = I_{K x R}``, the rest zero.
+    """
+    if constraint == "rank":
+        kernels, fc = params
+        return [kernels.reshape(_stacked_shape(geometry, n_kernels))], fc.T
+    if constraint == "tucker":
+        *factors, fc, core = params
+        mixing = np.eye(n_kernels, core.shape[-1])
+        return [*factors, mixing, core], mixing @ fc.T
+    *factors, fc = params
+    mixing = np.eye(n_kernels, fc.shape[1])
+    return [*factors, mixing], mixing @ fc.T
+
 
 class DenseKernels:
     """``n_kernels`` unconstrained kernels: ``W`` (``L x P``) has rank ``<= K``."""
@@ -75,19 +131,15 @@ class DenseKernels:
     #: What ``solver='pgd'`` projects onto by default (``constraint=None``).
     _structure_constraint = "rank"
 
-    def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
-        self.n_kernels_ = self.n_kernels
-        return CPWeight((geometry.n_kernel_entries, geometry.n_cells * n_out),
-                        self.n_kernels)
+    _output_factor = None
 
-    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry,
-                                     n_out: int = 1):
-        self.n_kernels_ = self.n_kernels
-        return FullWeight(_stacked_shape(geometry, self.n_kernels))
-
-    def _linear_to_network(self, params, geometry):
-        kernels, fc = params
-        return [kernels.reshape(_stacked_shape(geometry, self.n_kernels_))], fc.T
+    def _kernel_structure(self, geometry: ConvPoolGeometry,
+                          n_out: int = 1) -> KernelStructure:
+        K = self.n_kernels
+        return KernelStructure(
+            "rank", K,
+            CPWeight((geometry.n_kernel_entries, geometry.n_cells * n_out), K),
+            FullWeight(_stacked_shape(geometry, K)), None, self._auto_n_init)
 
     def _export_kernels(self, kernel_params, geometry):
         self.kernels_ = _kernel_layout(kernel_params[0], geometry)
@@ -158,19 +210,13 @@ class TuckerKernels:
     #: stacked-kernel parameters (``compact()``).
     _output_factor = -2
 
-    def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
-        ranks, self.n_kernels_ = self._resolved_ranks(geometry, n_out)
-        return TuckerWeight(_linear_shape(geometry, n_out), ranks)
-
-    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry,
-                                     n_out: int = 1):
-        ranks, self.n_kernels_ = self._resolved_ranks(geometry, n_out)
-        return TuckerWeight(_stacked_shape(geometry, self.n_kernels_), ranks)
-
-    def _linear_to_network(self, params, geometry):
-        *factors, fc, core = params
-        mixing = np.eye(self.n_kernels_, core.shape[-1])
-        return [*factors, mixing, core], mixing @ fc.T
+    def _kernel_structure(self, geometry: ConvPoolGeometry,
+                          n_out: int = 1) -> KernelStructure:
+        ranks, K = self._resolved_ranks(geometry, n_out)
+        return KernelStructure(
+            "tucker", K, TuckerWeight(_linear_shape(geometry, n_out), ranks),
+            TuckerWeight(_stacked_shape(geometry, K), ranks), self._output_factor,
+            self._auto_n_init)
 
     def _export_kernels(self, kernel_params, geometry):
         *factors, core = kernel_params
@@ -218,19 +264,13 @@ class CPKernels:
 
     _output_factor = -1
 
-    def _make_parametrization(self, geometry: ConvPoolGeometry, n_out: int = 1):
-        self.n_kernels_ = self._resolved_kernels()
-        return CPWeight(_linear_shape(geometry, n_out), self.rank)
-
-    def _make_kernel_parametrization(self, geometry: ConvPoolGeometry,
-                                     n_out: int = 1):
-        self.n_kernels_ = self._resolved_kernels()
-        return CPWeight(_stacked_shape(geometry, self.n_kernels_), self.rank)
-
-    def _linear_to_network(self, params, geometry):
-        *factors, fc = params
-        mixing = np.eye(self.n_kernels_, self.rank)
-        return [*factors, mixing], mixing @ fc.T
+    def _kernel_structure(self, geometry: ConvPoolGeometry,
+                          n_out: int = 1) -> KernelStructure:
+        K = self._resolved_kernels()
+        return KernelStructure(
+            "cp", K, CPWeight(_linear_shape(geometry, n_out), self.rank),
+            CPWeight(_stacked_shape(geometry, K), self.rank), self._output_factor,
+            self._auto_n_init)
 
     def _export_kernels(self, kernel_params, geometry):
         stacked = tl.cp_to_tensor((None, kernel_params))

@@ -18,7 +18,7 @@ from sktensorcnn import (
     TuckerCNNClassifier,
     TuckerCNNRegressor,
 )
-from sktensorcnn._constrained import covering_dimension
+from sktensorcnn.constraints import covering_dimension
 from sktensorcnn.network import network_outputs
 
 LAYER = dict(kernel_size=3, pool_size=3)  # 12 x 12 -> conv 10 x 10 -> pooled 3 x 3

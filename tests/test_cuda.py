@@ -184,6 +184,7 @@ from sktensorcnn import (  # noqa: E402
     TuckerCNNClassifier,
     TuckerCNNRegressor,
 )
+from sktensorcnn._fit_network import factorized_kind  # noqa: E402
 from sktensorcnn.kernels import _device  # noqa: E402
 
 SMALL = dict(kernel_size=2, pool_size=2, max_iter=2, random_state=0)
@@ -234,8 +235,8 @@ def test_factorized_fit_on_cuda_equals_cpu():
         max_iter=2, init="random", random_state=0, device=device)
     cpu = make("cpu").fit(X, y)
     geometry = cpu.geometry_
-    assert cpu._factorized_kind(geometry,
-                                cpu._make_kernel_parametrization(geometry))[1]
+    structure = cpu._kernel_structure(geometry)
+    assert factorized_kind(geometry, structure.kernels, structure.n_kernels)[1]
     gpu = make("cuda").fit(X, y)
     np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=1e-8)
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-7,
