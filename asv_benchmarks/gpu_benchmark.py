@@ -77,7 +77,8 @@ def run_problem(name, p, n, rng):
         with kernels.on_device("cuda"):
             kernels.conv_pool_features(X, geometry)
 
-    samples = kernels.device_samples(X, geometry, y, w, normalize=False)
+    with kernels.on_device("cuda"):
+        samples = kernels.stage_samples(X, geometry, y, w, normalize=False)
     rows = [
         ("features, samples/s",
          n / best_of(lambda: kernels.conv_pool_features(X, geometry)),

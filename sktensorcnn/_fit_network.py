@@ -71,7 +71,7 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
             and not kernels.uses_gemm(geometry, K)
             and not (X.dtype in (np.float32, np.float64) and X.flags.writeable)):
         # the fused loops read writable float32 / float64 samples: copy once
-        # per fit, not at every evaluation (see kernels._sample_chunks)
+        # per fit, not at every evaluation (see kernels._host._sample_chunks)
         X = np.array(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
     # samples, targets and weights staged once per fit on the current
     # device; each evaluation normalizes the weights of its rows

@@ -21,15 +21,18 @@ from .solvers.als import solve_psd
 __all__ = ["best_multiple", "loss_starts", "squared_starts"]
 
 
-def best_multiple(params, parametrization, datafit, alpha, spread=False):
+def best_multiple(params, parametrization, datafit, alpha, spread=False,
+                  trivial=None):
     """A start times the multiple ``c`` of its weight ``W`` that fits the data
     best (the objective is quadratic along ``c W``), so that it is no worse
     than the trivial model (``c = 0``) whatever the targets' units.  ``W`` is
     multilinear in the parameter blocks: scaling one block by ``c`` scales it,
     and so does scaling each of the ``B`` blocks by ``|c|^(1/B)`` (``spread``,
-    for random starts: blocks of equal scale keep L-BFGS well conditioned)."""
+    for random starts: blocks of equal scale keep L-BFGS well conditioned).
+    ``trivial``: the objective and gradient at ``W = 0``, when known."""
     w = parametrization.to_tensor(params).ravel()
-    f0, g0 = ridge_objective(datafit, np.zeros_like(w), alpha)
+    f0, g0 = (ridge_objective(datafit, np.zeros_like(w), alpha) if trivial is None
+              else trivial)
     curvature = 2.0 * (ridge_objective(datafit, w, alpha)[0] - f0 - g0 @ w)
     if curvature <= 0:
         return params
@@ -69,6 +72,9 @@ def squared_starts(spec: FitSpec, parametrization, datafit, alpha: float):
         yield warm
         return
     n_init = _n_init(spec, isinstance(datafit, GramSquared))
+    # the trivial model W = 0, against which every start is scaled
+    trivial = ridge_objective(datafit, np.zeros(int(np.prod(parametrization.shape))),
+                              alpha)
     start = 0
     if spec.options.init == "spectral":
         cache, key = spec.path_cache, ("ridge", alpha)
@@ -83,7 +89,7 @@ def squared_starts(spec: FitSpec, parametrization, datafit, alpha: float):
             # constant (an interpolant with alpha = 0): rescaled, never
             yield best_multiple(
                 parametrization.initialize(rng, W0.reshape(parametrization.shape)),
-                parametrization, datafit, alpha)
+                parametrization, datafit, alpha, trivial=trivial)
             start = 1
         else:
             warnings.warn(
@@ -96,7 +102,7 @@ def squared_starts(spec: FitSpec, parametrization, datafit, alpha: float):
             )
     for _ in range(start, n_init):
         yield best_multiple(parametrization.initialize(rng), parametrization,
-                            datafit, alpha, spread=True)
+                            datafit, alpha, spread=True, trivial=trivial)
 
 
 def loss_starts(spec: FitSpec, X, y, sample_weight, parametrization,

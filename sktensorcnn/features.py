@@ -19,6 +19,7 @@ import numpy as np
 
 from . import kernels
 from .geometry import ConvPoolGeometry
+from .kernels._memory import CHUNK_BYTES
 
 __all__ = [
     "conv_pool_features",
@@ -27,13 +28,11 @@ __all__ = [
     "default_chunk_size",
 ]
 
-#: Scratch budget, in bytes, of one chunk of features.
-_CHUNK_BYTES = 64 * 2**20
 
 
 def default_chunk_size(geometry: ConvPoolGeometry, itemsize: int = 8) -> int:
     """Samples per chunk so that one chunk of ``Z`` stays near 64 MiB."""
-    return max(1, _CHUNK_BYTES // (geometry.n_features * itemsize))
+    return max(1, CHUNK_BYTES // (geometry.n_features * itemsize))
 
 
 def _as_batch(X: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:

@@ -154,7 +154,9 @@ def test_device_samples_stay_and_batches_are_row_views(monkeypatch):
     y = rng.standard_normal(9)
     w = rng.random(9) + 0.5
     kernels_, Bt, b = _network(geometry, 1, 3, rng)
-    samples = kernels.device_samples(X, geometry, y, w)
+    with kernels.on_device("cuda"):
+        samples = kernels.stage_samples(X, geometry, y, w)
+    assert type(samples).__name__ == "DeviceSamples"
     rows = np.array([7, 2, 3, 8])
     batch = samples.take(rows)
     gpu = kernels.network_loss_grad(batch, None, None, kernels_, Bt, b, geometry,

@@ -12,7 +12,8 @@ from strategies import geometries
 
 from sktensorcnn import CPCNNRegressor, TuckerCNNRegressor, kernels
 from sktensorcnn.kernel_structures import _kernel_layout, _stacked_layout
-from sktensorcnn.kernels import _cpu_factorized, _cpu_gemm, _network_args
+from sktensorcnn.kernels import _cpu_factorized, _cpu_gemm
+from sktensorcnn.kernels._host import _network_args
 from sktensorcnn.network import network_outputs
 from sktensorcnn.parametrizations import CPWeight, TuckerWeight
 

@@ -7,12 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import geometries
 
-from sktensorcnn import kernels as kernel_dispatch
 from sktensorcnn.features import (
     conv_pool_features,
     features_to_input_space,
     iter_feature_chunks,
 )
+from sktensorcnn.kernels import _host as kernel_dispatch
 
 # the two CPU paths of the features: mode products with box matrices (small
 # samples) and the numba prefix-sum kernel (large ones), each on every geometry

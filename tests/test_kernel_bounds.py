@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent(
 
     from sktensorcnn.kernels import _threads
 
-    kernels.BOX_PRODUCTS_MAX_ENTRIES = 0  # the numba features kernel
+    kernels._host.BOX_PRODUCTS_MAX_ENTRIES = 0  # the numba features kernel
     _threads.MIN_BLOCK_WORK = 1  # blocks on every call
 
     cases = [
@@ -51,7 +51,7 @@ SCRIPT = textwrap.dedent(
             b = np.zeros(3)
             # the fused numba loops, then the BLAS path and its numba head
             for threshold in (10**12, 0):
-                kernels.GEMM_MIN_MACS_PER_OUTPUT = threshold
+                kernels._host.GEMM_MIN_MACS_PER_OUTPUT = threshold
                 assert np.isfinite(network_outputs(X, A, B, b, g, "tanh")).all()
                 assert np.isfinite(network_loss(X, y, w, A, B, b, g, "relu",
                                                 "multinomial")[0])

@@ -48,12 +48,12 @@ _LOSS_OUTPUTS = {"squared": 1, "logistic": 1, "multinomial": 3, "ovr": 3,
        loss=st.sampled_from(sorted(_LOSS_OUTPUTS)), gemm=st.booleans())
 def test_forward_and_gradients(geometry, seed, activation, loss, gemm):
     """Both paths (fused numba loops, BLAS im2col) against numpy, every loss."""
-    threshold = kernels.GEMM_MIN_MACS_PER_OUTPUT
-    kernels.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
+    threshold = kernels._host.GEMM_MIN_MACS_PER_OUTPUT
+    kernels._host.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
     try:
         _check_forward_and_gradients(geometry, seed, activation, loss)
     finally:
-        kernels.GEMM_MIN_MACS_PER_OUTPUT = threshold
+        kernels._host.GEMM_MIN_MACS_PER_OUTPUT = threshold
 
 
 @given(geometry=geometries(), seed=st.integers(0, 2**16), gemm=st.booleans())
@@ -71,13 +71,13 @@ def test_float32_samples_match_the_float64_reference(geometry, seed, gemm):
     X32 = X.astype(np.float32)
     # the reference sees the float32 values, so only the arithmetic differs
     ref = _reference(X32.astype(np.float64), A, B, b, geometry, "tanh")
-    threshold = kernels.GEMM_MIN_MACS_PER_OUTPUT
-    kernels.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
+    threshold = kernels._host.GEMM_MIN_MACS_PER_OUTPUT
+    kernels._host.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
     try:
         out = network_outputs(X32, A, B, b, geometry, "tanh")
         value = network_loss(X32, y, w, A, B, b, geometry, "tanh", "multinomial")[0]
     finally:
-        kernels.GEMM_MIN_MACS_PER_OUTPUT = threshold
+        kernels._host.GEMM_MIN_MACS_PER_OUTPUT = threshold
     scale = 1.0 + np.abs(ref).max()
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4 * scale)
     expected = w @ loss_and_gradient("multinomial", ref, y)[0]

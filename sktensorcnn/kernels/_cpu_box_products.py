@@ -11,7 +11,7 @@ no column).  Each mode product is one BLAS product.  The numba kernel of
 :mod:`._cpu` is up to 4x faster (its cost does not grow with ``l_j p_j``), but
 compiling it takes seconds, most of the first fit of a fresh install on small
 data: small calls use this path instead (see
-``kernels.BOX_PRODUCTS_MAX_ENTRIES``).
+``kernels._host.BOX_PRODUCTS_MAX_ENTRIES``).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _cpu_modewise
 from ._cpu_gemm import flat_head_weights, loss_head, unflatten_head_grad
+from ._memory import CHUNK_BYTES
 from ._threads import single_threaded_blas
 
 
@@ -218,8 +219,6 @@ def cp_backward(dY, params, geometry, cache):
     return [*grads, dH]
 
 
-#: Bytes of intermediate maps per chunk of samples.
-_CHUNK_BYTES = 64 * 2**20
 
 
 def network_loss_grad(X, y, weights, params, Bt, b, code, loss_code, geometry,
@@ -235,7 +234,7 @@ def network_loss_grad(X, y, weights, params, Bt, b, code, loss_code, geometry,
     M = int(np.prod(geometry.conv_shape))
     Bt_flat = flat_head_weights(Bt, X.dtype)
     per_sample = X[0].nbytes * 4 + M * K * X.itemsize * 4
-    size = max(1, _CHUNK_BYTES // per_sample)
+    size = max(1, CHUNK_BYTES // per_sample)
     loss, db = 0.0, np.zeros(n_out)
     grads = [np.zeros(p.shape) for p in params]
     D = np.zeros((n_out, M, K))
@@ -244,7 +243,7 @@ def network_loss_grad(X, y, weights, params, Bt, b, code, loss_code, geometry,
         for start in range(0, n, size):
             rows = slice(start, min(start + size, n))
             chunk = X[rows]
-            if not chunk.flags.writeable:  # one numba signature: see _writable
+            if not chunk.flags.writeable:  # one numba signature: see _memory.writable
                 chunk = chunk.copy()
             Y, cache = fwd(chunk, params, geometry)
             part_loss, part_db, part_D, dY = loss_head(

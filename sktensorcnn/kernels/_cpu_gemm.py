@@ -11,10 +11,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _cpu_head
+from ._memory import CHUNK_BYTES
 from ._threads import n_blocks_for
-
-#: Bytes of patches gathered per chunk.
-_CHUNK_BYTES = 64 * 2**20
 
 
 def _patches(X, kernel_size, stride, pad_before, padded_shape, conv_shape):
@@ -35,7 +33,7 @@ def _patches(X, kernel_size, stride, pad_before, padded_shape, conv_shape):
 
 
 def _chunks(n, per_sample_bytes):
-    size = max(1, _CHUNK_BYTES // max(per_sample_bytes, 1))
+    size = max(1, CHUNK_BYTES // max(per_sample_bytes, 1))
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 

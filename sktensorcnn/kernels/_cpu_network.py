@@ -117,26 +117,25 @@ def _correlate_into(dA, dY, P, stride, lanes):
 
 @njit(inline="always")
 def _scratch(X, padded_shape, Bt, lanes):
-    """Per-block buffers in the samples' precision: the padded, interleaved
-    samples ``P`` and their convolution outputs ``Y`` ``(K, m1, m2, m3, m4 *
-    lanes)``."""
+    """Per-block buffers: the padded, interleaved samples ``P`` and their
+    convolution outputs ``Y`` ``(K, m1, m2, m3, m4 * lanes)`` in the samples'
+    precision, ``Y`` seen as ``Yf`` (row ``j = (k, t)``, one column per lane),
+    the head's weights as rows ``Btf`` ``(n_out, size)`` and the activations
+    ``H`` of one sample."""
     P = np.zeros((X.shape[1], padded_shape[0], padded_shape[1], padded_shape[2],
                   padded_shape[3] * lanes), X.dtype)
     Y = np.empty((Bt.shape[1], Bt.shape[2], Bt.shape[3], Bt.shape[4],
                   Bt.shape[5] * lanes), X.dtype)
-    return P, Y
+    size = Bt[0].size
+    return P, Y, Y.reshape(size, lanes), Bt.reshape(Bt.shape[0], size), np.empty(size)
 
 
 @njit(cache=True, nogil=True)
 def _forward_block(X, A, Bt, b, code, pad_before, padded_shape, stride, lanes,
                    first, last, out):
     """``out[i] = <Bt[o], act(conv(X_i, A))> + b[o]`` for ``first <= i < last``."""
-    n_out = Bt.shape[0]
-    size = Bt[0].size
-    Btf = Bt.reshape(n_out, size)
-    P, Y = _scratch(X, padded_shape, Bt, lanes)
-    Yf = Y.reshape(size, lanes)  # row j = (k, t), one column per lane
-    H = np.empty(size)
+    n_out, size = Bt.shape[0], Bt[0].size
+    P, Y, Yf, Btf, H = _scratch(X, padded_shape, Bt, lanes)
     for start in range(first, last, lanes):
         count = min(lanes, last - start)
         _load_lanes(P, X, start, count, lanes, pad_before)
@@ -165,12 +164,8 @@ def _loss_grad_block(X, y, weights, A, Bt, b, code, loss_code, pad_before,
                      padded_shape, stride, lanes, first, last, dA, D, db):
     """Samples ``first <= i < last`` of :func:`network_loss_grad`: returns their
     loss and adds their gradients to ``dA``, ``D`` ``(n_out, size)`` and ``db``."""
-    n_out = Bt.shape[0]
-    size = Bt[0].size
-    Btf = Bt.reshape(n_out, size)
-    P, Y = _scratch(X, padded_shape, Bt, lanes)
-    Yf = Y.reshape(size, lanes)  # row j = (k, t), one column per lane
-    H = np.empty(size)
+    n_out, size = Bt.shape[0], Bt[0].size
+    P, Y, Yf, Btf, H = _scratch(X, padded_shape, Bt, lanes)
     dH = np.empty(size)
     f = np.empty(n_out)
     G = np.empty(n_out)

@@ -7,13 +7,153 @@ through the same methods: :class:`HostSamples` here for the CPU kernels,
 estimators only call :func:`sktensorcnn.kernels.stage_samples` and these
 methods, so a new backend (a cluster, another accelerator) is one more class
 with them, registered in :data:`sktensorcnn.kernels.BACKENDS`.
+
+The CPU's path rules live here too: which kernel computes the features
+(:data:`BOX_PRODUCTS_MAX_ENTRIES`) and the network (:func:`uses_gemm`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import ConvPoolGeometry
+from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
+from . import _cpu, _cpu_box_products, _cpu_factorized, _cpu_gemm, _cpu_network
+from ._memory import CHUNK_BYTES, fresh, writable
+from ._threads import n_blocks_for
+
+
+def _pad_to_4(values, fill) -> np.ndarray:
+    """Missing modes go first, so the kernels' innermost loops run over real modes."""
+    values = list(values)
+    return np.array([fill] * (MAX_SPATIAL_MODES - len(values)) + values, dtype=np.int64)
+
+
+def _box_tables(geometry: ConvPoolGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Box corners per mode, pairs ``(a_j, r_j)`` flattened, in the 4-mode layout."""
+    width = max(l * p for l, p in zip(geometry.kernel_size, geometry.pooled_shape))
+    last = np.zeros((MAX_SPATIAL_MODES, width), dtype=np.int64)
+    before = np.full((MAX_SPATIAL_MODES, width), -1, dtype=np.int64)
+    offset = MAX_SPATIAL_MODES - geometry.n_modes
+    for j, (bounds, s) in enumerate(zip(geometry.box_bounds, geometry.stride), offset):
+        k = bounds.shape[0] * bounds.shape[1]
+        last[j, :k] = bounds[..., 1].ravel()
+        before[j, :k] = bounds[..., 0].ravel() - s
+    return last, before
+
+
+#: Scratch values per sample below which samples are processed side by side.
+_SMALL_SAMPLE = 4096
+
+
+def _batch(geometry: ConvPoolGeometry) -> int:
+    """Samples per kernel pass (interleaved along the last axis by the feature
+    and fused network kernels): 16 for tiny samples (short rows), 1 for large."""
+    return int(np.clip(_SMALL_SAMPLE // np.prod(geometry.padded_shape), 1, 16))
+
+
+#: Input entries of a call (samples times entries per sample) up to which the
+#: features are mode products with box matrices (see :mod:`._cpu_box_products`):
+#: a few milliseconds at most, where compiling the numba kernel would take
+#: seconds the first time; beyond, the numba kernel (up to 4x faster).
+BOX_PRODUCTS_MAX_ENTRIES = 2**20
+
+
+def _sample_chunks(X6: np.ndarray):
+    """Row chunks of ``X6`` that the fused loops can read: the whole array when
+    it is writable float32 / float64 (the two precisions they are compiled
+    for), else writable copies, chunk by chunk (read-only memory maps, other
+    dtypes become float64)."""
+    if X6.flags.writeable and X6.dtype in (np.float32, np.float64):
+        yield slice(0, X6.shape[0]), X6
+        return
+    dtype = X6.dtype if X6.dtype in (np.float32, np.float64) else np.float64
+    size = max(1, CHUNK_BYTES // max(X6[0].size * 8, 1))
+    for start in range(0, X6.shape[0], size):
+        rows = slice(start, min(start + size, X6.shape[0]))
+        yield rows, writable(X6[rows], dtype)
+
+
+def _canonical(geometry: ConvPoolGeometry):
+    """Shapes of the 4-mode layout: leading size-1 modes, channel axis always."""
+    ones = (1,) * (MAX_SPATIAL_MODES - geometry.n_modes)
+    C = geometry.n_channels or 1
+    return ones, C
+
+
+def _network_args(X, kernels, Bt, geometry):
+    ones, C = _canonical(geometry)
+    n, K = X.shape[0], kernels.shape[0]
+    X6 = np.ascontiguousarray(X).reshape(n, C, *ones, *geometry.sample_shape)
+    A6 = fresh(kernels).reshape(K, C, *ones, *geometry.kernel_size)
+    Bt6 = fresh(Bt).reshape(Bt.shape[0], K, *ones, *geometry.conv_shape)
+    # per sample: the convolution forward and back, and the head
+    work = int(np.prod(geometry.conv_shape)) * K * (
+        2 * C * int(np.prod(geometry.kernel_size)) + 3 * Bt.shape[0])
+    common = (
+        _pad_to_4([lo for lo, _ in geometry.padding], 0),
+        _pad_to_4(geometry.padded_shape, 1),
+        _pad_to_4(geometry.stride, 1),
+        n_blocks_for(n, work),
+    )
+    return X6, A6, Bt6, common
+
+
+#: Multiply-adds per output position (``C L K``) from which the BLAS path is used.
+GEMM_MIN_MACS_PER_OUTPUT = 256
+
+
+
+def uses_gemm(geometry: ConvPoolGeometry, n_kernels: int) -> bool:
+    """Path rule: BLAS (im2col + GEMM) when each convolution output costs at least
+    ``GEMM_MIN_MACS_PER_OUTPUT`` multiply-adds, the fused numba loops otherwise.
+
+    Below that the matrices are too thin for BLAS and gathering patches costs more
+    than it saves; above it the numba loops' short rows waste the vector units.
+    """
+    return geometry.n_kernel_entries * n_kernels >= GEMM_MIN_MACS_PER_OUTPUT
+
+
+def conv_pool_features(X, geometry: ConvPoolGeometry, out=None) -> np.ndarray:
+    """Conv-pool features on the CPU (see
+    :func:`sktensorcnn.kernels.conv_pool_features`): mode products with box
+    matrices for small calls, the numba kernel beyond."""
+    n = X.shape[0]
+    N = geometry.n_modes
+    ones = (1,) * (MAX_SPATIAL_MODES - N)
+    C = geometry.n_channels or 1
+    if out is None:
+        out = np.empty((n, *geometry.feature_shape), dtype=X.dtype)
+    if n * C * int(np.prod(geometry.sample_shape)) <= BOX_PRODUCTS_MAX_ENTRIES:
+        return _cpu_box_products.conv_pool_features(
+            np.asarray(X).reshape(n, C, *geometry.sample_shape), geometry, out)
+    X6 = writable(X).reshape(n, C, *ones, *geometry.sample_shape)
+    Z10 = out.reshape(n, *ones, *geometry.kernel_size, C, *ones, *geometry.pooled_shape)
+    if not np.shares_memory(Z10, out):
+        raise ValueError("out must be C-contiguous")
+    last, before = _box_tables(geometry)
+    batch = _batch(geometry)
+    # mode 4 in the interleaved layout of the kernel: position x -> x * batch + b
+    k4 = geometry.kernel_size[-1] * geometry.pooled_shape[-1]
+    lanes = np.arange(batch)
+    last4 = (last[3, :k4, None] * batch + lanes).ravel()
+    before4 = np.where(before[3, :k4, None] >= 0,
+                       before[3, :k4, None] * batch + lanes, -1).ravel()
+    _cpu.conv_pool_features(
+        X6,
+        _pad_to_4([lo for lo, _ in geometry.padding], 0),
+        _pad_to_4(geometry.padded_shape, 1),
+        _pad_to_4(geometry.stride, 1),
+        last,
+        before,
+        last4,
+        before4,
+        1.0 / float(np.prod(geometry.pool_size)),
+        n_blocks_for(n, C * np.prod(geometry.padded_shape)
+                     * (1 + np.prod(geometry.kernel_size))),
+        batch,
+        Z10,
+    )
+    return out
 
 
 class HostSamples:
@@ -60,20 +200,46 @@ class HostSamples:
         return view
 
     def forward(self, kernels, Bt, intercept, code):
-        from . import _cpu_network_forward
-
-        return _cpu_network_forward(self.X, kernels, Bt, intercept, self.geometry,
-                                    code)
+        X, geometry = self.X, self.geometry
+        X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
+            X, kernels, Bt, geometry
+        )
+        b = fresh(intercept)
+        if uses_gemm(geometry, kernels.shape[0]):
+            return _cpu_gemm.network_forward(X6, A6, Bt6, b, code, pad, padded, stride)
+        out = np.empty((X6.shape[0], Bt6.shape[0]))
+        for rows, chunk in _sample_chunks(X6):
+            out[rows] = _cpu_network.network_forward(chunk, A6.astype(chunk.dtype),
+                                                     Bt6, b, code, pad,
+                                                     padded, stride, n_blocks,
+                                                     _batch(geometry))
+        return out
 
     def loss_grad(self, kernels, Bt, intercept, code, loss_code):
-        from . import _cpu_network_loss_grad
-
-        return _cpu_network_loss_grad(self.X, self.y, self.weights, kernels, Bt,
-                                      intercept, self.geometry, code, loss_code)
+        X, y, weights, geometry = self.X, self.y, self.weights, self.geometry
+        X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
+            X, kernels, Bt, geometry
+        )
+        y, weights, b = fresh(y), fresh(weights), fresh(intercept)
+        if uses_gemm(geometry, kernels.shape[0]):
+            loss, dA, D, db = _cpu_gemm.network_loss_grad(
+                X6, y, weights, A6, Bt6, b, code, loss_code, pad, padded, stride)
+        else:
+            loss, dA, D, db = 0.0, 0.0, 0.0, 0.0
+            for rows, chunk in _sample_chunks(X6):
+                part = _cpu_network.network_loss_grad(
+                    chunk, y[rows], weights[rows], A6.astype(chunk.dtype), Bt6, b,
+                    code, loss_code, pad,
+                    padded, stride, n_blocks, _batch(geometry))
+                loss, dA, D, db = (total + p for total, p
+                                   in zip((loss, dA, D, db), part))
+        return loss, dA.reshape(kernels.shape), D.reshape(Bt.shape), db
 
     def factorized_loss_grad(self, params, Bt, intercept, code, loss_code, kind):
-        from . import _cpu_factorized_loss_grad
-
-        return _cpu_factorized_loss_grad(self.X, self.y, self.weights, params, Bt,
-                                         intercept, self.geometry, code, loss_code,
-                                         kind)
+        X, y, weights, geometry = self.X, self.y, self.weights, self.geometry
+        C = geometry.n_channels or 1
+        Xc = np.ascontiguousarray(X).reshape(X.shape[0], C, *geometry.sample_shape)
+        return _cpu_factorized.network_loss_grad(
+            Xc, fresh(y), fresh(weights), params, fresh(Bt), fresh(intercept), code,
+            loss_code, geometry, kind,
+        )
