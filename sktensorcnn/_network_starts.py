@@ -205,7 +205,9 @@ def _random_kernels(spec: FitSpec, kernel_param):
     stacked = kernel_param.to_tensor(kernel_params)
     gain = activations.BY_NAME[spec.activation].gain
     target = np.sqrt(gain / spec.geometry.n_kernel_entries)
-    kernel_params[-1] = kernel_params[-1] * (target / (stacked.std() + 1e-300))
+    # the entries' spread; a single entry (one 1 x 1 kernel) has none: its size
+    spread = stacked.std() if stacked.size > 1 else np.sqrt(np.mean(stacked**2))
+    kernel_params[-1] = kernel_params[-1] * (target / (spread + 1e-300))
     return kernel_params
 
 

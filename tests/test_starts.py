@@ -217,3 +217,32 @@ def test_linear_classifier_is_equivariant_to_shifted_and_scaled_inputs():
                                unit.decision_function(X), rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(900.0 * raw.coef_, unit.coef_, rtol=1e-8,
                                atol=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_random_start_of_a_single_one_by_one_kernel_has_the_fan_in_scale(activation):
+    """One kernel of one entry: its random start has the He / Glorot size
+    ``sqrt(gain)`` (a sample of one entry has no spread to scale by; dividing
+    by it gave a kernel of 1e299 and overflowing starts)."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(40, 12))
+    y = X @ rng.normal(size=12)
+    est = CNNRegressor(kernel_size=1, pool_size=1, activation=activation,
+                       init="random", alpha=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fitted = _start(est, X, y)
+        # the start rescales the kernel to unit pre-activations: finite, and
+        # its fitted head makes it no worse than the mean
+        assert np.all(np.isfinite(fitted.kernels_))
+        residual = np.mean((fitted.predict(X) - y) ** 2)
+    assert residual <= np.var(y) * (1 + 1e-9)
+    from sktensorcnn._network_starts import _random_kernels
+    from sktensorcnn._problem import FitOptions, FitSpec
+
+    spec = FitSpec(task=None, structure=None, geometry=fitted.geometry_,
+                   activation=activation, solver="gd", constraint="rank",
+                   options=FitOptions.of(est), rng=np.random.RandomState(0))
+    kernel = _random_kernels(spec, fitted._kernel_structure(fitted.geometry_).kernels)
+    gain = 2.0 if activation == "relu" else 1.0
+    np.testing.assert_allclose(np.abs(kernel[0]).ravel(), np.sqrt(gain), rtol=1e-12)
