@@ -13,8 +13,9 @@ import warnings
 
 import numpy as np
 
+from . import datafits
 from ._problem import FitSpec, warm_params
-from .datafits import GRAM_MAX_FEATURES, GramSquared, ridge_solution, ridge_statistics
+from .datafits import GramSquared, ridge_solution, ridge_statistics
 from .solvers._result import ridge_objective
 from .solvers.als import solve_psd
 
@@ -94,7 +95,7 @@ def squared_starts(spec: FitSpec, parametrization, datafit, alpha: float):
         else:
             warnings.warn(
                 f"init='spectral' needs the ridge fit on the conv-pool features, "
-                f"computed when min(n_samples, L * P) <= {GRAM_MAX_FEATURES}; "
+                f"computed when min(n_samples, L * P) <= {datafits.GRAM_MAX_FEATURES}; "
                 f"here n_samples = {datafit.features.shape[0]} and L * P = "
                 f"{datafit.features.shape[1]}, so the fit starts from random "
                 "factors scaled to the data.  Pass init='random' to choose that.",

@@ -4,8 +4,9 @@ numba does not check bounds by default, so an indexing slip corrupts memory inst
 of raising.  This test recompiles the kernels with ``NUMBA_BOUNDSCHECK=1`` in a
 subprocess (the flag is read at import) and runs them on geometries that exercise
 every code path: 1 to 4 modes, strides, padding, channels, batched tiny samples,
-the fused network loops and the BLAS path's numba head, split into blocks even
-when the work is small.
+the fused network loops, the BLAS path's numba head and the mode-wise loops of
+Tucker and CP kernels convolved factor by factor, split into blocks even when the
+work is small.
 """
 
 import os
@@ -19,7 +20,10 @@ SCRIPT = textwrap.dedent(
     from sktensorcnn import kernels
     from sktensorcnn.features import conv_pool_features
     from sktensorcnn.geometry import ConvPoolGeometry
-    from sktensorcnn.network import network_loss, network_outputs
+    from sktensorcnn.network import (
+        factorized_network_loss, network_loss, network_outputs,
+    )
+    from sktensorcnn.parametrizations import CPWeight, TuckerWeight
 
     from sktensorcnn.kernels import _threads
 
@@ -55,6 +59,13 @@ SCRIPT = textwrap.dedent(
                 assert np.isfinite(network_outputs(X, A, B, b, g, "tanh")).all()
                 assert np.isfinite(network_loss(X, y, w, A, B, b, g, "relu",
                                                 "multinomial")[0])
+            # Tucker and CP kernels convolved factor by factor (mode-wise numba)
+            shape = (*g.kernel_modes, 2)
+            for kind, param in (("tucker", TuckerWeight(shape, [1] * len(shape))),
+                                ("cp", CPWeight(shape, 2))):
+                params = param.initialize(np.random.RandomState(0))
+                assert np.isfinite(factorized_network_loss(
+                    X, y, w, params, B, b, g, "relu", "multinomial", kind)[0])
     print("bounds ok")
     """
 )
