@@ -1,5 +1,9 @@
 """The pool the CPU kernels run their blocks on (kernels._threads.run_blocks)."""
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -87,3 +91,57 @@ def _spread(geometry):
     for m in mats[1:]:
         spread = np.kron(spread, m)
     return spread
+
+
+
+CONCURRENT_FITS = textwrap.dedent(
+    """
+    import threading, warnings
+    import numba
+    import numpy as np
+    from threadpoolctl import threadpool_info
+    from sktensorcnn import CNNRegressor, TuckerCNNRegressor
+
+    warnings.simplefilter("ignore")
+
+    def settings():
+        blas = [lib["num_threads"] for lib in threadpool_info()
+                if lib["user_api"] == "blas"]
+        return blas, numba.get_num_threads()
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 9, 8))
+    y = X[:, 2:5, 2:5].sum(axis=(1, 2))
+
+    def fit(seed, n_jobs):
+        for make in (CNNRegressor, TuckerCNNRegressor):
+            make(kernel_size=3, pool_size=2, activation="relu", max_iter=30,
+                 random_state=seed, n_jobs=n_jobs).fit(X, y)
+
+    fit(0, None)  # compiled once before the race
+    before = settings()
+    for n_jobs in (None, 1, None):
+        threads = [threading.Thread(target=fit, args=(seed, n_jobs))
+                   for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert settings() == before, (n_jobs, before, settings())
+    print("settings kept", before)
+    """
+)
+
+
+def test_concurrent_fits_leave_the_blas_and_numba_settings_as_they_were():
+    """BLAS's thread count is one process-wide setting: fits on four threads at
+    once, each limiting it (single-threaded BLAS beside the fused loops, or
+    ``n_jobs``), must restore the count found before the first.  In a fresh
+    process with BLAS's own default count, as a user's script starts."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                        "MKL_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", CONCURRENT_FITS], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "settings kept" in result.stdout

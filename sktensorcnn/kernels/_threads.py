@@ -12,6 +12,7 @@ fresh install; the per-call cost of the pool is tens of microseconds.
 import contextlib
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -23,15 +24,54 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+#: BLAS's thread count is one setting for the whole process: the limits in
+#: force (one per open :func:`blas_limit`, from any thread) and the limiter
+#: that restores the count found before the first of them.
+_blas_lock = threading.Lock()
+_blas_limits: list[int] = []
+_blas_restorer = None
+
+
+@contextlib.contextmanager
+def blas_limit(n_threads: int):
+    """BLAS on at most ``n_threads`` threads inside the context.
+
+    Thread-safe: concurrent limits (fits on several threads) combine, the
+    smallest in force wins, and the count found before the first is restored
+    when the last one ends.  threadpoolctl's own limiter, entered and left per
+    fit, restores what it found on entry, which another thread's limit may
+    have set: four concurrent fits left BLAS on one thread for good.
+    """
+    global _blas_restorer
+    n_threads = max(1, int(n_threads))
+    with _blas_lock:
+        if not _blas_limits:
+            _blas_restorer = _blas_controller().limit(limits=n_threads,
+                                                      user_api="blas")
+        elif n_threads < min(_blas_limits):
+            _blas_controller().limit(limits=n_threads, user_api="blas")
+        _blas_limits.append(n_threads)
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_limits.remove(n_threads)
+            if not _blas_limits:
+                _blas_restorer.restore_original_limits()
+                _blas_restorer = None
+            elif n_threads < min(_blas_limits):
+                _blas_controller().limit(limits=min(_blas_limits), user_api="blas")
+
+
 def single_threaded_blas():
-    """Context in which BLAS runs on one thread.
+    """Context in which BLAS runs on one thread (see :func:`blas_limit`).
 
     Where the kernels' threads do the parallel work (the fused network loops, the
     factorized convolution) BLAS only computes thin products and small solver
     updates; its threads, left spinning after each call, would take the cores
     from the kernels' threads (2-3x slower fits measured on 2 cores).
     """
-    return _blas_controller().limit(limits=1, user_api="blas")
+    return blas_limit(1)
 
 
 def resolve_n_jobs(n_jobs) -> int:
@@ -58,8 +98,7 @@ def limit_threads(n_jobs):
         if n_jobs is None:
             yield
         else:
-            with _blas_controller().limit(limits=numba.get_num_threads(),
-                                          user_api="blas"):
+            with blas_limit(numba.get_num_threads()):
                 yield
     finally:
         numba.set_num_threads(previous)
