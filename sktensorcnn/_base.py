@@ -197,7 +197,7 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
-        with self._compute():
+        with self._compute(), _all_or_nothing(self):
             return self._fit(X, y, sample_weight)
 
     def _compute(self):
@@ -242,7 +242,7 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
     def _partial_fit(self, X, y, sample_weight, first, classes=None):
         """One epoch of ``'adam'`` (or ``'gd'``); see the task classes'
         ``partial_fit``."""
-        with self._compute():
+        with self._compute(), _all_or_nothing(self):
             return self._partial_fit_epoch(X, y, sample_weight, first, classes)
 
     def _partial_fit_epoch(self, X, y, sample_weight, first, classes):
@@ -299,6 +299,25 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+@contextlib.contextmanager
+def _all_or_nothing(estimator):
+    """A fit publishes its fitted attributes all at once or not at all: on any
+    error or interrupt the estimator is left as it was before (unfitted, or
+    fitted as before), never half-fitted.  An interrupt that numba reports as a
+    ``SystemError`` (Ctrl-C during a compiled kernel) arrives as the
+    ``KeyboardInterrupt`` it is."""
+    saved = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException as error:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        cause = error.__cause__ or error.__context__
+        if isinstance(error, SystemError) and isinstance(cause, KeyboardInterrupt):
+            raise cause from None
+        raise
 
 
 def _stochastic_solver(estimator) -> bool:
