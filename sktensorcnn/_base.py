@@ -163,6 +163,23 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
                          getattr(self, "_optimizer_state", None),
                          getattr(self, "_scaling", None))
 
+    def _warm_start(self, fitted_shapes, geometry) -> WarmState | None:
+        """The fit ``warm_start`` continues: the previous one, unless it was
+        fitted on samples of another shape (or another geometry) or with
+        another number of outputs (classes), which a network cannot continue
+        from; the fit then starts afresh, with a warning."""
+        if not self.warm_start or fitted_shapes[0] is None:
+            return None
+        if fitted_shapes != (geometry, self._n_out):
+            warnings.warn(
+                f"warm_start=True continues a fit on samples of the same shape "
+                f"and geometry with as many outputs; the previous fit saw samples "
+                f"{fitted_shapes[0].input_shape} and {fitted_shapes[1]} output(s), "
+                f"this one {geometry.input_shape} and {self._n_out}, so it "
+                "starts afresh.", UserWarning, stacklevel=4)
+            return None
+        return self._warm_state()
+
     def _fit_spec(self, geometry, solver: str, rng, **extra) -> FitSpec:
         return FitSpec(
             task=self._task(),
@@ -213,6 +230,8 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         the previous point of a rank path) serve
         :class:`~sktensorcnn.model_selection.RankPathCV` (see
         :class:`~sktensorcnn._problem.FitSpec`)."""
+        fitted_shapes = (getattr(self, "geometry_", None),
+                         getattr(self, "_n_out", None))
         X = self._validate_X(X, reset=True)
         y, sample_weight = self._validate_targets(X, y, sample_weight, reset=True)
         geometry = self._make_geometry(X.shape[1:])
@@ -223,7 +242,7 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
                                 estimator=type(self).__name__)
         spec = self._fit_spec(
             geometry, solver, check_random_state(self.random_state),
-            warm=self._warm_state() if self.warm_start else None,
+            warm=self._warm_start(fitted_shapes, geometry),
             path_cache=path_cache, previous=previous)
         fitted = SOLVERS[solver].routine(self.activation)(spec, X, y, sample_weight)
         if not fitted.result.converged:

@@ -273,3 +273,29 @@ def test_make_cnn_regression_draws_new_data_from_a_given_teacher():
     np.testing.assert_allclose(y2, Z @ teacher.weight.ravel())
     with pytest.raises(ValueError, match="another setting"):
         make_cnn_regression("S3", n_samples=10, teacher=teacher)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("activation", ["identity", "relu"])
+def test_warm_start_on_a_new_sample_shape_or_new_classes_starts_afresh(activation):
+    """A network cannot continue a fit on samples of another shape or with
+    another number of outputs: it warns and fits as a cold start would."""
+    from sktensorcnn import TuckerCNNClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 8, 8))
+    y = X[:, 2:5, 2:5].sum(axis=(1, 2))
+    common = dict(kernel_size=3, pool_size=2, activation=activation, max_iter=5,
+                  random_state=0)
+    est = CNNRegressor(warm_start=True, **common).fit(X, y)
+    with pytest.warns(UserWarning, match="starts afresh"):
+        est.fit(X[:, :6, :6], y)
+    cold = CNNRegressor(**common).fit(X[:, :6, :6], y)
+    np.testing.assert_array_equal(est.predict(X[:, :6, :6]),
+                                  cold.predict(X[:, :6, :6]))
+    two, three = (y > 0).astype(int), np.digitize(y, [-1.0, 1.0])
+    clf = TuckerCNNClassifier(2, warm_start=True, **common).fit(X, two)
+    with pytest.warns(UserWarning, match="1 output"):
+        clf.fit(X, three)
+    cold = TuckerCNNClassifier(2, **common).fit(X, three)
+    np.testing.assert_array_equal(clf.predict_proba(X), cold.predict_proba(X))
