@@ -24,6 +24,7 @@ Which to use:
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import tensorly as tl
 from sklearn.base import (
     BaseEstimator,
@@ -227,9 +228,14 @@ class RankPathCV(MetaEstimatorMixin, BaseEstimator):
         if not self.path:
             raise ValueError("path is empty; give at least one candidate.")
         name = _path_parameter(self.estimator)
-        self.param_name_ = name
+        if sp.issparse(X):  # as the estimators say it
+            raise TypeError(
+                "Sparse data was passed for X, but dense data is required. Use "
+                "'.toarray()' to convert to a dense numpy array."
+            )
         X = np.asarray(X)
         y = np.asarray(y)
+        self.param_name_ = name
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         scorer = check_scoring(self.estimator, scoring=self.scoring)
         splits = list(cv.split(X.reshape(len(X), -1), y))

@@ -134,3 +134,16 @@ def test_suggest_ranks_bounds_the_true_ranks(tucker_data):
     assert len(ranks) == 4
     # noise spreads energy: an upper bound of the true ranks, not below them
     assert all(r >= t for r, t in zip(ranks, (2, 2, 2, 1)))
+
+
+def test_rank_path_refuses_sparse_input_as_the_estimators_do():
+    import scipy.sparse as sp
+
+    X, y = sp.csr_matrix(np.ones((12, 16))), np.arange(12.0)
+    path = RankPathCV(TuckerCNNRegressor(**LAYER, sample_shape=(4, 4)),
+                      [(1, 1, 1)], cv=3)
+    with pytest.raises(TypeError, match="Sparse data was passed for X") as ours:
+        path.fit(X, y)
+    with pytest.raises(TypeError) as theirs:
+        TuckerCNNRegressor(**LAYER, sample_shape=(4, 4)).fit(X, y)
+    assert str(ours.value) == str(theirs.value)
