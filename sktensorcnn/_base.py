@@ -25,10 +25,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import kernels
+from . import kernels, losses
 from ._export import FittedNetworkMixin, fc_by_output
 from ._fit_network import fit_epoch
-from ._problem import FitOptions, FitSpec, Task, WarmState
+from ._problem import FitOptions, FitSpec, Fitted, Task, WarmState
+from ._scaling import MagnitudeScaling
 from ._solver_table import SOLVERS, resolve_solver
 from ._validation import TensorInputMixin
 from .activations import ACTIVATIONS
@@ -244,7 +245,15 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
             geometry, solver, check_random_state(self.random_state),
             warm=self._warm_start(fitted_shapes, geometry),
             path_cache=path_cache, previous=previous)
-        fitted = SOLVERS[solver].routine(self.activation)(spec, X, y, sample_weight)
+        magnitude = MagnitudeScaling.of(
+            X, y, scale_targets=spec.task.scales_targets,
+            log_link=losses.BY_NAME[spec.task.loss].link == "log")
+        if not magnitude.identity:
+            spec = spec.but(warm=None, path_cache=None)  # both in the data's units
+        fitted = SOLVERS[solver].routine(self.activation)(
+            spec, magnitude.samples(X), magnitude.targets(y), sample_weight)
+        fitted = magnitude.to_user(fitted)
+        _check_finite(fitted, solver, spec.options)
         if not fitted.result.converged:
             network_lbfgs = solver == "lbfgs" and self.activation != "identity"
             warnings.warn(
@@ -318,6 +327,21 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _check_finite(fitted: Fitted, solver: str, options) -> None:
+    """Refuse to publish a diverged fit: non-finite weights are an error that
+    names the step size (epoch solvers) or the data."""
+    params = (fitted.linear[0] + [fitted.linear[1]] if fitted.linear is not None
+              else fitted.network[0])
+    if all(np.all(np.isfinite(p)) for p in params):
+        return
+    if SOLVERS[solver].epochs:
+        fix = (f"lower learning_rate_init (now {options.learning_rate_init!r})")
+    else:
+        fix = "check the inputs and targets for values near overflow"
+    raise FloatingPointError(
+        f"solver={solver!r} diverged: the fitted weights are not finite; {fix}.")
 
 
 @contextlib.contextmanager

@@ -21,6 +21,10 @@ import numpy as np
 
 from ._result import SolverResult
 
+#: Growth of the training loss over its first epoch's value taken as
+#: divergence (a step size far too large), not noise.
+DIVERGED = 1e4
+
 
 @dataclass
 class OptimizerState:
@@ -152,10 +156,13 @@ def train_by_epochs(
             _step(method, params, grads, result.state, learning_rate, momentum,
                   betas, epsilon)
         loss = total / n_samples
-        if not np.isfinite(loss):
+        if not np.isfinite(loss) or (result.loss_curve and loss > DIVERGED
+                                     * result.loss_curve[0]):
             raise FloatingPointError(
-                f"the training loss became {loss} in epoch {epoch}; lower "
-                "learning_rate_init (or scale the inputs)."
+                f"{method} diverged: the training loss became {loss:.3g} in "
+                f"epoch {epoch}" + (f", from {result.loss_curve[0]:.3g} in the "
+                                    "first" if result.loss_curve else "")
+                + f"; lower learning_rate_init (now {learning_rate:g})."
             )
         result.loss_curve.append(loss)
         result.n_iter = epoch
