@@ -143,15 +143,15 @@ def _root_mean_square(X: np.ndarray, weights: np.ndarray,
     return rms if rms > 0 and np.isfinite(rms) else 1.0
 
 
-def _power_of_two_scale(values: np.ndarray, dtype) -> float:
-    """``1``, or the power of two nearest ``max |values|`` when that is so large
-    that squares and sums of squares overflow ``dtype`` or so small that they
-    underflow (beyond ``max ** 1/4`` or ``tiny ** 1/4``)."""
+def _power_of_two_exponent(values: np.ndarray, dtype) -> int:
+    """``0``, or the exponent ``k`` of the power of two nearest ``max |values|``
+    when that is so large that squares and sums of squares overflow ``dtype`` or
+    so small that they underflow (beyond ``max ** 1/4`` or ``tiny ** 1/4``)."""
     finfo = np.finfo(dtype)
     peak = float(np.max(np.abs(values))) if values.size else 0.0
     if peak == 0.0 or finfo.tiny ** 0.25 <= peak <= finfo.max ** 0.25:
-        return 1.0
-    return float(2.0 ** np.round(np.log2(peak)))
+        return 0
+    return int(np.round(np.log2(peak)))
 
 
 @dataclass(frozen=True)
@@ -160,39 +160,51 @@ class MagnitudeScaling:
 
     Data beyond about ``1e77`` or below ``1e-77`` (float64; ``1e9`` and
     ``3e-10`` for float32 inputs) overflow or underflow the sums of squares
-    every fit computes.  Such data are divided by a power of two near their
-    largest magnitude, which is exact, and the fitted network is mapped back:
-    kernels ``A / s_x``, and for the regression losses whose output is the
-    target (a log for the Poisson loss) FC weights and intercepts times
-    ``s_y`` (the intercept plus ``log s_y``).  Data of ordinary magnitude are
-    left as they are (both scales 1).
+    every fit computes.  Such data are multiplied by ``2^-k``, ``2^k`` a power
+    of two near their largest magnitude (exact), and the fitted network is
+    mapped back: kernels times ``2^-k_x``, and for the regression losses whose
+    output is the target (a log for the Poisson loss) FC weights and
+    intercepts times ``2^k_y`` (the intercept plus ``k_y log 2``).  Data of
+    ordinary magnitude are left as they are (both exponents 0).  Inputs whose
+    largest magnitude is subnormal are refused: the kernels of any model on
+    them would exceed float64's range.
     """
 
-    x_scale: float = 1.0
-    y_scale: float = 1.0
+    x_exponent: int = 0
+    y_exponent: int = 0
     log_link: bool = False
 
     @classmethod
     def of(cls, X, y, *, scale_targets: bool, log_link: bool) -> MagnitudeScaling:
-        x_scale = _power_of_two_scale(X, X.dtype)
-        y_scale = (_power_of_two_scale(y, np.float64)
-                   if scale_targets or log_link else 1.0)
-        return cls(x_scale, y_scale, log_link)
+        peak = float(np.max(np.abs(X))) if X.size else 0.0
+        if 0.0 < peak < np.finfo(X.dtype).tiny:
+            raise ValueError(
+                f"X's largest magnitude is {peak:.3g}, below the smallest normal "
+                f"{X.dtype} number: weights for such inputs would exceed the "
+                "floating-point range.  Scale X (say, multiply it by 1e300) or "
+                "pass float64 data.")
+        x_exponent = _power_of_two_exponent(X, X.dtype)
+        y_exponent = (_power_of_two_exponent(y, np.float64)
+                      if scale_targets or log_link else 0)
+        return cls(x_exponent, y_exponent, log_link)
 
     @property
     def identity(self) -> bool:
-        return self.x_scale == 1.0 and self.y_scale == 1.0
+        return self.x_exponent == 0 and self.y_exponent == 0
 
     def samples(self, X: np.ndarray) -> np.ndarray:
-        return X if self.x_scale == 1.0 else X * X.dtype.type(1.0 / self.x_scale)
+        if self.x_exponent == 0:
+            return X
+        return np.ldexp(X, -self.x_exponent).astype(X.dtype, copy=False)
 
     def targets(self, y: np.ndarray) -> np.ndarray:
-        return y if self.y_scale == 1.0 else y / self.y_scale
+        return y if self.y_exponent == 0 else np.ldexp(y, -self.y_exponent)
 
     def _outputs(self, fc, intercept):
         if self.log_link:
-            return fc, intercept + np.log(self.y_scale)
-        return fc * self.y_scale, intercept * self.y_scale
+            return fc, intercept + self.y_exponent * np.log(2.0)
+        return (np.ldexp(fc, self.y_exponent),
+                np.ldexp(np.asarray(intercept, float), self.y_exponent))
 
     def to_user(self, fitted):
         """A :class:`~sktensorcnn._problem.Fitted` on the scaled data -> the same
@@ -202,13 +214,14 @@ class MagnitudeScaling:
         if fitted.linear is not None:
             params, intercept, parametrization = fitted.linear
             params = list(params)
-            fc_scale = 1.0 if self.log_link else self.y_scale
-            params[-1] = params[-1] * (fc_scale / self.x_scale)  # W is multilinear
+            fc_exponent = 0 if self.log_link else self.y_exponent
+            # W is multilinear in its factors: the last one carries both scales
+            params[-1] = np.ldexp(params[-1], fc_exponent - self.x_exponent)
             intercept = self._outputs(0.0, np.asarray(intercept, float))[1]
             fitted.linear = (params, intercept, parametrization)
         else:
             (*kernel_params, fc, intercept), kernel_param = fitted.network
-            kernel_params[-1] = kernel_params[-1] / self.x_scale
+            kernel_params[-1] = np.ldexp(kernel_params[-1], -self.x_exponent)
             fc, intercept = self._outputs(fc, intercept)
             fitted.network = ([*kernel_params, fc, intercept], kernel_param)
             fitted.scaling = None  # a warm start rescales from the data

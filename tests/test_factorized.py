@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
-from strategies import geometries
 
 from sktensorcnn import CPCNNRegressor, TuckerCNNRegressor, kernels
 from sktensorcnn.kernel_structures import _kernel_layout, _stacked_layout
@@ -16,6 +15,7 @@ from sktensorcnn.kernels import _cpu_factorized, _cpu_gemm
 from sktensorcnn.kernels._host import _network_args
 from sktensorcnn.network import network_outputs
 from sktensorcnn.parametrizations import CPWeight, TuckerWeight
+from sktensorcnn.testing import geometries
 
 
 @settings(max_examples=25)

@@ -5,7 +5,6 @@ import pytest
 from _reference import conv_pool_reference, network_reference
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import geometries
 
 from sktensorcnn.features import (
     conv_pool_features,
@@ -13,6 +12,7 @@ from sktensorcnn.features import (
     iter_feature_chunks,
 )
 from sktensorcnn.kernels import _host as kernel_dispatch
+from sktensorcnn.testing import geometries
 
 # the two CPU paths of the features: mode products with box matrices (small
 # samples) and the numba prefix-sum kernel (large ones), each on every geometry

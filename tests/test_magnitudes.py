@@ -110,3 +110,10 @@ def test_a_diverging_step_size_is_an_error_naming_it():
                        match=r"lower learning_rate_init \(now 1\)"):
         est.fit(X, (y > 0).astype(int))
     assert not hasattr(est, "classes_")
+
+
+def test_subnormal_inputs_are_refused_with_a_clear_error():
+    """Weights for inputs below the smallest normal number would overflow."""
+    X, y = _data()
+    with pytest.raises(ValueError, match="X's largest magnitude is .* Scale X"):
+        CNNRegressor(**COMMON).fit(X * 1e-310, y)

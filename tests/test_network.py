@@ -9,13 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.exceptions import ConvergenceWarning
-from strategies import geometries
 
 from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor, kernels
 from sktensorcnn.activations import ACTIVATIONS, activation_code
 from sktensorcnn.geometry import ConvPoolGeometry
 from sktensorcnn.losses import loss_and_gradient
 from sktensorcnn.network import network_loss, network_outputs
+from sktensorcnn.testing import geometries
 
 
 def _reference(X, A, B, b, geometry, activation):

@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
-from strategies import geometries
 
 from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor
 from sktensorcnn.datasets import make_cnn_regression
 from sktensorcnn.features import conv_pool_features, features_to_input_space
+from sktensorcnn.testing import geometries
 
 ESTIMATORS = [CNNRegressor, TuckerCNNRegressor, CPCNNRegressor]
 

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import log_loss
-from strategies import geometries
 
 from sktensorcnn import (
     CNNClassifier,
@@ -29,6 +28,7 @@ from sktensorcnn.datafits import gcv_alpha, squared_datafit
 from sktensorcnn.features import conv_pool_features
 from sktensorcnn.geometry import ConvPoolGeometry
 from sktensorcnn.network import network_outputs, pooled_activations
+from sktensorcnn.testing import geometries
 
 NONLINEAR = ["relu", "tanh", "sigmoid", "softplus", "squared_relu"]
 
