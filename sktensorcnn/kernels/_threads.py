@@ -24,43 +24,115 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def _finish(step) -> None:
+    """Run ``step`` (idempotent) to its end even if Ctrl-C arrives meanwhile,
+    then re-raise the interrupt: a setting changed for a fit is always set back,
+    wherever the interrupt lands."""
+    interrupt = None
+    while True:
+        try:
+            step()
+            break
+        except KeyboardInterrupt as error:
+            interrupt = error
+    if interrupt is not None:
+        raise interrupt
+
+
 #: BLAS's thread count is one setting for the whole process: the limits in
-#: force (one per open :func:`blas_limit`, from any thread) and the limiter
-#: that restores the count found before the first of them.
+#: force (one per open :func:`blas_limit`, from any thread, by token), the
+#: fits running (:func:`limit_threads`) and the counts found before the first
+#: of either.
 _blas_lock = threading.Lock()
-_blas_limits: list[int] = []
-_blas_restorer = None
+_blas_limits: dict[object, int] = {}
+_running_fits = 0
+_blas_original: list[int] | None = None
+
+
+def _blas_libraries():
+    return [lib for lib in _blas_controller().lib_controllers
+            if lib.user_api == "blas"]
+
+
+def _set_blas(counts) -> None:
+    for lib, n in zip(_blas_libraries(), counts):
+        lib.set_num_threads(n)
+
+
+def _remember_blas() -> None:
+    """Read the counts in force before anything is changed (lock held)."""
+    global _blas_original
+    if _blas_original is None:
+        _blas_original = [lib.num_threads for lib in _blas_libraries()]
+
+
+def _settle_blas() -> None:
+    """Apply the smallest limit in force, or the original counts when none is
+    (lock held).  Only while at most one fit runs: OpenBLAS's count must not
+    change while another thread is inside a BLAS call (a change made then can
+    be lost for good), so concurrent fits keep the count in force when the
+    second started, and the last one to end sets the original back."""
+    if _running_fits > 1:
+        return
+    if _blas_limits:
+        _set_blas([min(_blas_limits.values())] * len(_blas_libraries()))
+    elif _blas_original is not None:
+        _set_blas(_blas_original)
+
+
+def _acquire_blas(token, n_threads: int) -> None:
+    with _blas_lock:
+        _remember_blas()
+        _blas_limits[token] = n_threads
+        _settle_blas()
+
+
+def _release_blas(token) -> None:
+    global _blas_original
+    with _blas_lock:
+        _blas_limits.pop(token, None)
+        _settle_blas()
+        if _running_fits == 0 and not _blas_limits:  # used outside a fit
+            _blas_original = None
+
+
+def _enter_fit(token, entered: list) -> None:
+    global _running_fits
+    with _blas_lock:
+        if not entered:
+            _remember_blas()
+            _running_fits += 1
+            entered.append(token)
+
+
+def _leave_fit(entered: list) -> None:
+    global _running_fits, _blas_original
+    with _blas_lock:
+        if entered:
+            entered.clear()
+            _running_fits -= 1
+            if _running_fits == 0 and not _blas_limits:
+                _settle_blas()
+                _blas_original = None
 
 
 @contextlib.contextmanager
 def blas_limit(n_threads: int):
     """BLAS on at most ``n_threads`` threads inside the context.
 
-    Thread-safe: concurrent limits (fits on several threads) combine, the
-    smallest in force wins, and the count found before the first is restored
-    when the last one ends.  threadpoolctl's own limiter, entered and left per
-    fit, restores what it found on entry, which another thread's limit may
-    have set: four concurrent fits left BLAS on one thread for good.
+    Thread-safe: the counts found before the first limit (or fit) are set
+    back when the last one ends, even when Ctrl-C interrupts the fit, and the
+    count only changes while at most one fit runs (see :func:`_settle_blas`).
+    threadpoolctl's own limiter, entered and left per fit, restores what it
+    found on entry, which another thread's limit may have set: four concurrent
+    fits left BLAS on one thread for good.
     """
-    global _blas_restorer
-    n_threads = max(1, int(n_threads))
-    with _blas_lock:
-        if not _blas_limits:
-            _blas_restorer = _blas_controller().limit(limits=n_threads,
-                                                      user_api="blas")
-        elif n_threads < min(_blas_limits):
-            _blas_controller().limit(limits=n_threads, user_api="blas")
-        _blas_limits.append(n_threads)
+    token = object()
     try:
+        _finish(lambda: _acquire_blas(token, max(1, int(n_threads))))
         yield
     finally:
-        with _blas_lock:
-            _blas_limits.remove(n_threads)
-            if not _blas_limits:
-                _blas_restorer.restore_original_limits()
-                _blas_restorer = None
-            elif n_threads < min(_blas_limits):
-                _blas_controller().limit(limits=min(_blas_limits), user_api="blas")
+        _finish(lambda: _release_blas(token))
 
 
 def single_threaded_blas():
@@ -91,17 +163,22 @@ def resolve_n_jobs(n_jobs) -> int:
 def limit_threads(n_jobs):
     """Run numba's kernels (and BLAS, when ``n_jobs`` is given) on the threads
     ``n_jobs`` asks for; numba's setting is per calling thread, so threads of a
-    joblib threading backend each keep their own."""
+    joblib threading backend each keep their own.  Entered once per fit: BLAS's
+    counts found before the first of concurrent fits are set again when the
+    last one ends."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(resolve_n_jobs(n_jobs))
+    entered: list = []
     try:
+        _finish(lambda: _enter_fit(object(), entered))
+        _finish(lambda: numba.set_num_threads(resolve_n_jobs(n_jobs)))
         if n_jobs is None:
             yield
         else:
             with blas_limit(numba.get_num_threads()):
                 yield
     finally:
-        numba.set_num_threads(previous)
+        _finish(lambda: numba.set_num_threads(previous))
+        _finish(lambda: _leave_fit(entered))
 
 
 @functools.cache
