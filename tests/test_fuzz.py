@@ -43,6 +43,11 @@ ESTIMATORS = {
     ("cp", "classification"): CPCNNClassifier,
 }
 
+# fits of a few iterations, some on several threads at once (where
+# warnings.catch_warnings cannot hold its filter): ConvergenceWarning expected
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning")
+
 HAZARDS = ["none", "nan", "inf", "huge", "tiny", "constant", "y_shape", "y_nan",
            "negative_weight", "zero_weights", "bad_param", "few_samples",
            "huge_targets", "interrupt", "threads"]
