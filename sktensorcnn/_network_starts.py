@@ -19,6 +19,7 @@ linearizes the network.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -111,9 +112,11 @@ def fit_head(H, y, weights, *, loss: str, n_out: int, alpha: float,
         ridge = max(alpha, 1e-10 * np.trace(gram) / F, np.finfo(float).tiny)
         gram[np.diag_indices(F)] += ridge
         rhs = Hc.T @ (weights * (y - y_mean))
-        try:
-            f = linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
-        except linalg.LinAlgError:
+        try:  # ill-conditioned (activations that vanish): least squares
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", linalg.LinAlgWarning)
+                f = linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
+        except (linalg.LinAlgError, linalg.LinAlgWarning):
             f = linalg.lstsq(gram, rhs, check_finite=False)[0]
         return f[None, :], np.array([y_mean - float(h_mean @ f)])
 

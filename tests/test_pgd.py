@@ -66,3 +66,15 @@ def test_pgd_recovers_a_constrained_teacher(constraint):
     # the unconstrained least squares on the same data is far off
     ridge = np.linalg.lstsq(Z, y, rcond=None)[0]
     assert np.linalg.norm(ridge - W.ravel()) / np.linalg.norm(W) > 5 * error
+
+
+def test_pgd_on_features_constant_over_the_samples():
+    """The data term is flat (a zero Gram matrix): the step is finite and the
+    fit predicts the mean."""
+    from sktensorcnn import TuckerCNNRegressor
+
+    X = np.ones((10, 4, 4))
+    y = np.arange(10.0)
+    est = TuckerCNNRegressor((1, 1, 1), kernel_size=2, pool_size=2,
+                             solver="pgd", max_iter=5).fit(X, y)
+    np.testing.assert_allclose(est.predict(X), y.mean())

@@ -100,7 +100,7 @@ CONCURRENT_FITS = textwrap.dedent(
     import numba
     import numpy as np
     from threadpoolctl import threadpool_info
-    from sktensorcnn import CNNRegressor, TuckerCNNRegressor
+    from sktensorcnn import CNNClassifier, CNNRegressor, TuckerCNNRegressor
 
     warnings.simplefilter("ignore")
 
@@ -128,6 +128,21 @@ CONCURRENT_FITS = textwrap.dedent(
         for thread in threads:
             thread.join()
         assert settings() == before, (n_jobs, before, settings())
+    # three gradient-descent classifiers at once, 60 short rounds (a race:
+    # it showed in 2 of 3 such runs before the fix, in 0 of 9 after): a
+    # count set back from a fit's own thread was sometimes lost in OpenBLAS
+    labels = (y > np.median(y)).astype(int)
+    for seed in range(60):
+        threads = [threading.Thread(target=CNNClassifier(
+            kernel_size=2, pool_size=2, solver="gd", max_iter=5,
+            random_state=seed).fit, args=(X[:12].astype(np.float32),
+                                          labels[:12]))
+            for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert settings() == before, (seed, before, settings())
     print("settings kept", before)
     """
 )

@@ -32,7 +32,10 @@ def _lipschitz(datafit, alpha: float, size: int, rng) -> float:
     for _ in range(30):
         v = gram @ v
         v /= np.linalg.norm(v) + 1e-300
-    return float(v @ gram @ v) + alpha
+    lipschitz = float(v @ gram @ v) + alpha
+    # a flat data term (features constant over the samples) has no curvature:
+    # its gradient is zero, and any step leaves the weight where it is
+    return lipschitz if lipschitz > 0 else 1.0
 
 
 def minimize_projected(
