@@ -79,14 +79,36 @@ def cp_factors(W: np.ndarray, rank: int, n_iter: int = 10,
         return [u, np.pad(vt[:rank].T, ((0, 0), (0, pad)))]
     if not np.any(W):
         return [np.zeros((n, rank)) for n in W.shape]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TensorLy's notes on SVD-start ranks
-        cp = parafac(W, rank=rank, n_iter_max=n_iter, init="svd",
-                     random_state=random_state, tol=0)
-    weights, factors = cp
+    if 1 in W.shape and W.ndim > 2:
+        # modes of size 1 carry no structure: decompose the tensor without
+        # them, and give each of them a factor of ones
+        kept = [j for j, n in enumerate(W.shape) if n > 1] or [0]
+        inner = W.reshape([W.shape[j] for j in kept])
+        if inner.ndim == 1:
+            inner_factors = [np.pad(inner[:, None], ((0, 0), (0, rank - 1)))]
+        else:
+            inner_factors = cp_factors(inner, rank, n_iter, random_state)
+        factors = [np.ones((1, rank)) for _ in W.shape]
+        for j, factor in zip(kept, inner_factors):
+            factors[j] = factor
+        return factors
+    # a rank above what the modes support makes ALS's normal equations
+    # singular in some TensorLy / numpy versions: the rank is lowered until
+    # they solve, and zero columns pad the factors (still CP rank <= rank)
+    for fitted_rank in range(rank, 0, -1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # TensorLy's notes on SVD starts
+                weights, factors = parafac(W, rank=fitted_rank, n_iter_max=n_iter,
+                                           init="svd", random_state=random_state,
+                                           tol=0)
+            break
+        except np.linalg.LinAlgError:
+            if fitted_rank == 1:
+                raise
     factors = [np.asarray(f, dtype=float) for f in factors]
     factors[-1] = factors[-1] * np.asarray(weights)
-    return factors
+    return [np.pad(f, ((0, 0), (0, rank - f.shape[1]))) for f in factors]
 
 
 def project_sparse(W: np.ndarray, n_nonzero: int) -> np.ndarray:

@@ -118,3 +118,18 @@ def test_bad_sizes():
         project_sparse(_W(0), -1)
     with pytest.raises(ValueError, match="ranks needs 3 entries"):
         project_tucker(_W(0), (2, 2))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2), (1, 3, 1), (2, 1, 1, 2)])
+def test_cp_factors_of_a_tensor_with_unit_modes_at_a_higher_rank(shape):
+    """Rank 2 on a tensor whose modes of size 1 allow rank 1 at most: the
+    factors have ``rank`` columns and reproduce the tensor (ALS's normal
+    equations are singular there in older TensorLy / numpy versions)."""
+    import tensorly as tl
+
+    from sktensorcnn.projections import cp_factors
+
+    W = np.random.default_rng(0).standard_normal(shape)
+    factors = cp_factors(W, 2)
+    assert [f.shape for f in factors] == [(n, 2) for n in shape]
+    np.testing.assert_allclose(tl.cp_to_tensor((None, factors)), W, atol=1e-10)
