@@ -200,11 +200,15 @@ class MagnitudeScaling:
     def targets(self, y: np.ndarray) -> np.ndarray:
         return y if self.y_exponent == 0 else np.ldexp(y, -self.y_exponent)
 
-    def _outputs(self, fc, intercept):
+    def _fc(self, fc):
+        """Weights on the output: times ``2^k_y`` (none under a log link)."""
+        return fc if self.log_link else np.ldexp(fc, self.y_exponent)
+
+    def _intercept(self, intercept):
+        intercept = np.asarray(intercept, float)
         if self.log_link:
-            return fc, intercept + self.y_exponent * np.log(2.0)
-        return (np.ldexp(fc, self.y_exponent),
-                np.ldexp(np.asarray(intercept, float), self.y_exponent))
+            return intercept + self.y_exponent * np.log(2.0)
+        return np.ldexp(intercept, self.y_exponent)
 
     def to_user(self, fitted):
         """A :class:`~sktensorcnn._problem.Fitted` on the scaled data -> the same
@@ -214,15 +218,13 @@ class MagnitudeScaling:
         if fitted.linear is not None:
             params, intercept, parametrization = fitted.linear
             params = list(params)
-            fc_exponent = 0 if self.log_link else self.y_exponent
             # W is multilinear in its factors: the last one carries both scales
-            params[-1] = np.ldexp(params[-1], fc_exponent - self.x_exponent)
-            intercept = self._outputs(0.0, np.asarray(intercept, float))[1]
-            fitted.linear = (params, intercept, parametrization)
+            params[-1] = self._fc(np.ldexp(params[-1], -self.x_exponent))
+            fitted.linear = (params, self._intercept(intercept), parametrization)
         else:
             (*kernel_params, fc, intercept), kernel_param = fitted.network
             kernel_params[-1] = np.ldexp(kernel_params[-1], -self.x_exponent)
-            fc, intercept = self._outputs(fc, intercept)
-            fitted.network = ([*kernel_params, fc, intercept], kernel_param)
+            fitted.network = ([*kernel_params, self._fc(fc),
+                               self._intercept(intercept)], kernel_param)
             fitted.scaling = None  # a warm start rescales from the data
         return fitted

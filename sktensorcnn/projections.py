@@ -98,7 +98,10 @@ def cp_factors(W: np.ndarray, rank: int, n_iter: int = 10,
     for fitted_rank in range(rank, 0, -1):
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # TensorLy's notes on SVD starts
+                # TensorLy's note that the SVD start asks for more vectors
+                # than a mode has (it pads them at random)
+                warnings.filterwarnings("ignore", "Trying to compute SVD",
+                                        UserWarning)
                 weights, factors = parafac(W, rank=fitted_rank, n_iter_max=n_iter,
                                            init="svd", random_state=random_state,
                                            tol=0)

@@ -28,7 +28,9 @@ SIGINT_DURING_FIT = textwrap.dedent(
     from sklearn.exceptions import NotFittedError
     from sktensorcnn import CNNRegressor
 
-    warnings.simplefilter("ignore")
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.simplefilter("ignore", ConvergenceWarning)  # the compiling fit
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3000, 16, 16))
     y = X[:, 4:9, 4:9].sum(axis=(1, 2))

@@ -99,10 +99,11 @@ CONCURRENT_FITS = textwrap.dedent(
     import threading, warnings
     import numba
     import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_info
     from sktensorcnn import CNNClassifier, CNNRegressor, TuckerCNNRegressor
 
-    warnings.simplefilter("ignore")
+    warnings.simplefilter("ignore", ConvergenceWarning)  # short fits
 
     def settings():
         blas = [lib["num_threads"] for lib in threadpool_info()
@@ -118,30 +119,28 @@ CONCURRENT_FITS = textwrap.dedent(
             make(kernel_size=3, pool_size=2, activation="relu", max_iter=30,
                  random_state=seed, n_jobs=n_jobs).fit(X, y)
 
-    fit(0, None)  # compiled once before the race
-    before = settings()
-    for n_jobs in (None, 1, None):
-        threads = [threading.Thread(target=fit, args=(seed, n_jobs))
-                   for seed in range(4)]
+    def race(calls):
+        threads = [threading.Thread(target=call, args=args)
+                   for call, args in calls]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+
+    fit(0, None)  # compiled once before the race
+    before = settings()
+    for n_jobs in (None, 1, None):
+        race([(fit, (seed, n_jobs)) for seed in range(4)])
         assert settings() == before, (n_jobs, before, settings())
     # three gradient-descent classifiers at once, 60 short rounds (a race:
     # it showed in 2 of 3 such runs before the fix, in 0 of 9 after): a
     # count set back from a fit's own thread was sometimes lost in OpenBLAS
     labels = (y > np.median(y)).astype(int)
+    small = (X[:12].astype(np.float32), labels[:12])
     for seed in range(60):
-        threads = [threading.Thread(target=CNNClassifier(
-            kernel_size=2, pool_size=2, solver="gd", max_iter=5,
-            random_state=seed).fit, args=(X[:12].astype(np.float32),
-                                          labels[:12]))
-            for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        race([(CNNClassifier(kernel_size=2, pool_size=2, solver="gd",
+                             max_iter=5, random_state=seed).fit, small)
+              for _ in range(3)])
         assert settings() == before, (seed, before, settings())
     print("settings kept", before)
     """

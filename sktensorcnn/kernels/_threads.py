@@ -124,13 +124,15 @@ def _release_blas(token) -> None:
             _forget_blas()
 
 
-def _enter_fit(token, entered: list) -> None:
+def _enter_fit(entered: list) -> None:
+    """Count a fit in (once: ``entered`` records it, so that a retry after
+    Ctrl-C does not count it twice)."""
     global _running_fits
     with _blas_lock:
         if not entered:
             _remember_blas()
             _running_fits += 1
-            entered.append(token)
+            entered.append(True)
 
 
 def _leave_fit(entered: list) -> None:
@@ -197,7 +199,7 @@ def limit_threads(n_jobs):
     previous = numba.get_num_threads()
     entered: list = []
     try:
-        _finish(lambda: _enter_fit(object(), entered))
+        _finish(lambda: _enter_fit(entered))
         _finish(lambda: numba.set_num_threads(resolve_n_jobs(n_jobs)))
         if n_jobs is None:
             yield
