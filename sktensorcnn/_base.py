@@ -205,8 +205,9 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         X : array-like of shape (n_samples, d_1, ..., d_N)
             Samples, with a channel axis where ``channel_axis`` says.  A 2-d ``X``
             is a batch of 1-d signals.
-        y : array-like of shape (n_samples,)
-            Targets.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets: class labels (classifiers), or values, one column per
+            target (regressors).
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples in the loss.
 
@@ -326,6 +327,7 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.target_tags.multi_output = self._multi_output
         return tags
 
 

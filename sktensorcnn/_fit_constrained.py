@@ -47,10 +47,11 @@ def _linear_problem(spec: FitSpec, X, y, sample_weight, parametrization):
             return value, [grad.reshape(shape)]
 
         def intercept(params):
-            return np.array([datafit.intercept(params[0].ravel())
-                             if task.fit_intercept else 0.0])
+            if not task.fit_intercept:
+                return np.zeros(task.n_out)
+            return datafit.intercept(params[0].ravel())
 
-        step = 1.0 / _lipschitz(datafit, alpha, int(np.prod(shape)), spec.rng)
+        step = 1.0 / _lipschitz(datafit, alpha, spec.rng)
         return (objective, [parametrization.to_tensor(first)], step, intercept,
                 alpha)
     n_out = task.n_out

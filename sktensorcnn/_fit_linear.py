@@ -52,9 +52,10 @@ def fit_linear(spec: FitSpec, X, y, sample_weight) -> Fitted:
         datafit, parametrization, params, alpha=alpha,
         max_iter=options.iterations(), tol=options.tol, verbose=options.verbose))
     W = parametrization.to_tensor(result.params)
-    intercept = datafit.intercept(W.ravel()) if fit_intercept else 0.0
+    intercept = (datafit.intercept(W.ravel()) if fit_intercept
+                 else np.zeros(spec.task.n_out))
     return Fitted(result, alpha, spec.structure.n_kernels,
-                  linear=(result.params, np.array([intercept]), parametrization))
+                  linear=(result.params, intercept, parametrization))
 
 
 def _fit_linear_loss(spec: FitSpec, X, y, sample_weight) -> Fitted:
@@ -97,7 +98,14 @@ def _fit_linear_loss(spec: FitSpec, X, y, sample_weight) -> Fitted:
         objective, [*params, b0.copy()], max_iter=options.iterations(),
         tol=options.tol, verbose=options.verbose, scale=stopping))
     params, b = list(result.params[:-1]), result.params[-1]
-    params[-1] = params[-1] * (spread / scale)  # W is multilinear in its factors
+    # W is multilinear in its factors: one carries the scales (per output: the
+    # rows of the output mode's factor)
+    if np.ndim(spread) == 0:
+        params[-1] = params[-1] * (spread / scale)
+    else:
+        params[-1] = params[-1] / scale
+        params = parametrization.scale_last_mode(
+            params, np.tile(spread, spec.geometry.n_cells))
     b = b * spread + offset
     if shift:
         constant = np.full((1, *X.shape[1:]), shift)

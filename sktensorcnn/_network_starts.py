@@ -82,7 +82,7 @@ def fit_head(H, y, weights, *, loss: str, n_out: int, alpha: float,
     ----------
     H : ndarray of shape (n, F)
         Pooled activations, flattened.
-    y : ndarray of shape (n,)
+    y : ndarray of shape (n,) or (n, n_out)
         Encoded targets (:mod:`sktensorcnn.losses`).
     weights : ndarray of shape (n,)
         Sample weights, normalized to sum to one.
@@ -104,21 +104,22 @@ def fit_head(H, y, weights, *, loss: str, n_out: int, alpha: float,
     n, F = H.shape
     if loss == "squared":
         # weighted ridge with an unpenalized intercept: center, then solve
+        # (several targets: one right-hand side each)
         h_mean = weights @ H if fit_intercept else np.zeros(F)
-        y_mean = float(weights @ y) if fit_intercept else 0.0
+        y_mean = weights @ y if fit_intercept else np.zeros(y.shape[1:])
         Hc = H - h_mean
         gram = Hc.T @ (Hc * weights[:, None])
         # a jitter of the mean eigenvalue keeps the solve stable at alpha = 0
         ridge = max(alpha, 1e-10 * np.trace(gram) / F, np.finfo(float).tiny)
         gram[np.diag_indices(F)] += ridge
-        rhs = Hc.T @ (weights * (y - y_mean))
+        rhs = Hc.T @ (weights.reshape(-1, *(1,) * (y.ndim - 1)) * (y - y_mean))
         try:  # ill-conditioned (activations that vanish): least squares
             with warnings.catch_warnings():
                 warnings.simplefilter("error", linalg.LinAlgWarning)
                 f = linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
         except (linalg.LinAlgError, linalg.LinAlgWarning):
             f = linalg.lstsq(gram, rhs, check_finite=False)[0]
-        return f[None, :], np.array([y_mean - float(h_mean @ f)])
+        return f.reshape(F, -1).T, np.atleast_1d(y_mean - h_mean @ f)
 
     def objective(theta):
         fc = theta[: n_out * F].reshape(n_out, F)

@@ -61,17 +61,20 @@ class Task:
         :func:`~sktensorcnn.solvers._result.relative_decrease`), which makes
         ``tol`` mean the same whatever the targets' units: for the squared loss
         twice the trivial model's loss on the targets as the fit sees them
-        (their weighted variance: 1 on the standardized targets of the network
-        fits, as scipy's floor), for the Poisson loss the mean count, and 1 for
+        (their weighted variance, summed over the outputs: 1 per output on the
+        standardized targets of the network fits, as scipy's floor), for the
+        Poisson loss the mean count (summed over the outputs), and 1 for
         the Huber loss (whose fits always see standardized targets) and the
         classification losses, which have no unit."""
         loss = losses.BY_NAME[self.loss]
         if not loss.regression or loss.name == "huber":
             return 1.0
-        if loss.link == "log":
-            return trivial_scale(np.average(y, weights=sample_weight))
-        b = self.initial_intercept(y, sample_weight)
-        values = loss.reference(np.broadcast_to(b, (len(y), 1)), y)[0]
+        if loss.link == "log":  # summed over the outputs, as the loss is
+            return trivial_scale(float(np.sum(np.average(y, axis=0,
+                                                         weights=sample_weight))))
+        b = np.asarray(self.initial_intercept(y, sample_weight), float)
+        values = losses.loss_and_gradient(loss.name, np.broadcast_to(
+            b, (len(y), b.size)), y)[0]
         return trivial_scale(2.0 * np.average(values, weights=sample_weight))
 
 

@@ -30,14 +30,14 @@ class DataScaling:
     ----------
     x_scale : float
         Root mean square of the training inputs' entries.
-    y_offset, y_scale : float
+    y_offset, y_scale : float or ndarray of shape (n_targets,)
         Weighted mean (zero without an intercept) and root mean square deviation
-        of the targets; ``0`` and ``1`` for classifiers.
+        of the targets, per target for several; ``0`` and ``1`` for classifiers.
     """
 
     x_scale: float = 1.0
-    y_offset: float = 0.0
-    y_scale: float = 1.0
+    y_offset: float | np.ndarray = 0.0
+    y_scale: float | np.ndarray = 1.0
 
     @classmethod
     def from_data(cls, X, y, sample_weight, *, scale_targets: bool,
@@ -67,7 +67,7 @@ class DataScaling:
         the input scale."""
         *kernel_params, fc, intercept = params
         kernel_params[-1] = kernel_params[-1] / self.x_scale
-        return [*kernel_params, fc * self.y_scale,
+        return [*kernel_params, fc * _per_output(self.y_scale, fc.ndim),
                 intercept * self.y_scale + self.y_offset]
 
     def to_internal(self, params: list[np.ndarray]) -> list[np.ndarray]:
@@ -75,19 +75,31 @@ class DataScaling:
         ``warm_start`` or ``partial_fit``)."""
         *kernel_params, fc, intercept = [np.array(p, dtype=float) for p in params]
         kernel_params[-1] = kernel_params[-1] * self.x_scale
-        return [*kernel_params, fc / self.y_scale,
+        return [*kernel_params, fc / _per_output(self.y_scale, fc.ndim),
                 (intercept - self.y_offset) / self.y_scale]
 
 
+def _per_output(value, ndim: int) -> np.ndarray:
+    """A scalar or per-output ``value`` shaped to scale weights ``(n_out, ...)``
+    of ``ndim`` axes output by output."""
+    return np.reshape(value, (-1,) + (1,) * (ndim - 1))
+
+
 def target_offset_and_scale(y: np.ndarray, sample_weight: np.ndarray,
-                            center: bool, robust: bool = False) -> tuple[float, float]:
+                            center: bool, robust: bool = False) -> tuple:
     """Weighted mean of the targets (zero unless ``center``) and the root mean
     square of their deviations from it (``1`` for constant targets).
 
     ``robust``: the weighted median and ``1.4826`` times the weighted median
     absolute deviation instead (both unmoved by a minority of outlying targets;
     the factor makes the second a standard deviation under Gaussian noise).
+    Targets ``(n, n_targets)`` get one of each per target (arrays).
     """
+    if np.ndim(y) == 2:
+        pairs = [target_offset_and_scale(column, sample_weight, center, robust)
+                 for column in np.asarray(y).T]
+        return (np.array([offset for offset, _ in pairs]),
+                np.array([spread for _, spread in pairs]))
     weights = sample_weight / sample_weight.sum()
     if robust:
         offset = weighted_median(y, weights) if center else 0.0

@@ -19,7 +19,10 @@ __all__ = ["TensorInputMixin"]
 class TensorInputMixin:
     """``X`` of shape ``(n_samples, d_1, ..., d_N)`` (a channel axis where
     ``channel_axis`` says; flattened samples with ``sample_shape``) and 1-d
-    targets, which the task class encodes (``_encode_targets``)."""
+    targets, or 2-d for several targets (``_multi_output``), which the task
+    class encodes (``_encode_targets``)."""
+
+    _multi_output = False
 
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
         """Check ``X``, unflatten it when ``sample_shape`` is given, and bring its
@@ -95,7 +98,7 @@ class TensorInputMixin:
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)  # a column vector, as scikit-learn
-        if y.ndim != 1:
+        if not self._multi_output and y.ndim != 1:  # check_array refused ndim > 2
             raise ValueError(
                 f"y must be 1-d of shape (n_samples,); got shape {y.shape}."
             )

@@ -7,7 +7,11 @@ squares term of the linear CNN on centered features and targets::
 
 with ``zc_i = z_i - mean(z)`` and ``yc_i = y_i - mean(y)`` (weighted means) when an
 intercept is fitted, so that the intercept is ``mean(y) - <mean(z), w>`` and is not
-penalized.  They differ in what they keep:
+penalized.  With several targets ``y_i`` is a row, ``W`` is ``(L P, n_out)``
+(outputs innermost in ``w``) and the term is the sum over the outputs: its
+Hessian is ``Zc^T S Zc`` on each output's column of ``W`` (a Kronecker product
+with the identity), which the classes use without forming it.  They differ in
+what they keep:
 
 * :class:`GramSquared` keeps the sufficient statistics ``Zc^T S Zc`` and
   ``Zc^T S yc``, accumulated chunk by chunk: memory ``O((L P)^2)`` whatever ``n``,
@@ -42,7 +46,8 @@ GRAM_MAX_FEATURES = 4096
 
 
 class _Squared:
-    """Shared pieces: the target statistics and the intercept."""
+    """Shared pieces: the target statistics and the intercept.  ``y_mean`` is a
+    float for one target, ``(n_out,)`` for several."""
 
     def __init__(self, z_mean, y_mean, yy, weight_sum):
         self.z_mean = z_mean
@@ -50,15 +55,32 @@ class _Squared:
         self.yy = yy
         self.weight_sum = weight_sum
 
-    def intercept(self, w: np.ndarray) -> float:
-        return float(self.y_mean - self.z_mean @ w)
+    @property
+    def n_out(self) -> int:
+        return int(np.size(self.y_mean))
+
+    def intercept(self, w: np.ndarray) -> np.ndarray:
+        """Intercepts ``(n_out,)`` of the flat weight ``w``."""
+        if np.ndim(self.y_mean) == 0:
+            return np.array([float(self.y_mean - self.z_mean @ w)])
+        return self.y_mean - self.z_mean @ w.reshape(self.z_mean.size, -1)
 
     def value(self, w: np.ndarray) -> float:
         return self.value_and_gradient(w)[0]
 
 
+def _on_output(M: np.ndarray, o: int, n_out: int) -> np.ndarray:
+    """``M`` ``(m, F)`` as a map onto output ``o``'s entries of a flat weight
+    ``(F * n_out)`` (outputs innermost): zero on the other outputs' entries."""
+    placed = np.zeros((M.shape[0], M.shape[1] * n_out), dtype=M.dtype)
+    placed[:, o::n_out] = M
+    return placed
+
+
 class GramSquared(_Squared):
-    """Squared loss through the sufficient statistics (see module docstring)."""
+    """Squared loss through the sufficient statistics (see module docstring):
+    ``gram`` ``(F, F)`` and ``zy`` ``(F,)``, or ``(F, n_out)`` for several
+    targets."""
 
     def __init__(self, gram, zy, **stats):
         super().__init__(**stats)
@@ -66,20 +88,27 @@ class GramSquared(_Squared):
         self.zy = zy
 
     def value_and_gradient(self, w):
-        gw = self.gram @ w
-        value = 0.5 * (self.yy - 2.0 * self.zy @ w + w @ gw)
-        return max(value, 0.0), gw - self.zy
+        gw = (self.gram @ w.reshape(self.zy.shape)).ravel()
+        value = 0.5 * (self.yy - 2.0 * self.zy.ravel() @ w + w @ gw)
+        return max(value, 0.0), gw - self.zy.ravel()
 
     def normal_equations(self, apply_jacobian):
         """``(J^T H J, J^T r)``: the block's least squares system."""
-        gj = apply_jacobian(self.gram)
-        return apply_jacobian(np.ascontiguousarray(gj.T)), apply_jacobian(
-            self.zy[None]
-        )[0]
+        rhs = apply_jacobian(self.zy.ravel()[None])[0]
+        if self.zy.ndim == 1:
+            gj = apply_jacobian(self.gram)
+            return apply_jacobian(np.ascontiguousarray(gj.T)), rhs
+        lhs = 0.0  # sum over outputs of J_o^T G J_o
+        for o in range(self.n_out):
+            gj = apply_jacobian(_on_output(self.gram, o, self.n_out))
+            lhs = lhs + apply_jacobian(_on_output(np.ascontiguousarray(gj.T), o,
+                                                  self.n_out))
+        return lhs, rhs
 
 
 class FeatureSquared(_Squared):
-    """Squared loss on centered features kept in memory (see module docstring)."""
+    """Squared loss on centered features kept in memory (see module docstring);
+    ``y_centered`` ``(n,)``, or ``(n, n_out)`` for several targets."""
 
     def __init__(self, features, y_centered, weights, **stats):
         super().__init__(**stats)
@@ -88,15 +117,28 @@ class FeatureSquared(_Squared):
         self.weights = weights  # normalized to sum to 1
 
     def value_and_gradient(self, w):
-        residual = self.features @ w.astype(self.features.dtype) - self.y_centered
-        weighted = self.weights * residual
-        value = 0.5 * float(weighted @ residual)
-        return value, (weighted @ self.features).astype(np.float64)
+        W = w.reshape((self.features.shape[1], *self.y_centered.shape[1:]))
+        residual = self.features @ W.astype(self.features.dtype) - self.y_centered
+        if residual.ndim == 1:
+            weighted = self.weights * residual
+            value = 0.5 * float(weighted @ residual)
+            return value, (weighted @ self.features).astype(np.float64)
+        weighted = self.weights[:, None] * residual
+        value = 0.5 * float(np.sum(weighted * residual))
+        return value, (self.features.T @ weighted).astype(np.float64).ravel()
 
     def normal_equations(self, apply_jacobian):
-        M = apply_jacobian(self.features).astype(np.float64)
-        WM = M * self.weights[:, None]
-        return M.T @ WM, WM.T @ self.y_centered
+        if self.y_centered.ndim == 1:
+            M = apply_jacobian(self.features).astype(np.float64)
+            WM = M * self.weights[:, None]
+            return M.T @ WM, WM.T @ self.y_centered
+        lhs, rhs = 0.0, 0.0
+        for o in range(self.n_out):
+            M = apply_jacobian(_on_output(self.features, o, self.n_out)).astype(
+                np.float64)
+            WM = M * self.weights[:, None]
+            lhs, rhs = lhs + M.T @ WM, rhs + WM.T @ self.y_centered[:, o]
+        return lhs, rhs
 
 
 def ridge_solution(datafit: GramSquared | FeatureSquared,
@@ -113,14 +155,19 @@ def ridge_solution(datafit: GramSquared | FeatureSquared,
 
     if isinstance(datafit, GramSquared):
         lhs = datafit.gram + alpha * np.eye(datafit.gram.shape[0])
-        return solve_psd(lhs, datafit.zy)
+        return solve_psd(lhs, datafit.zy).ravel()
     if datafit.features.shape[0] > GRAM_MAX_FEATURES:
         return None
     root = np.sqrt(datafit.weights)
     Zs = np.asarray(datafit.features, dtype=np.float64) * root[:, None]
     kernel = Zs @ Zs.T
     kernel[np.diag_indices_from(kernel)] += alpha
-    return Zs.T @ solve_psd(kernel, root * datafit.y_centered)
+    return (Zs.T @ solve_psd(kernel, _rooted(root, datafit.y_centered))).ravel()
+
+
+def _rooted(root: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Targets ``(n,)`` or ``(n, n_out)`` times the roots of the weights."""
+    return root * y if y.ndim == 1 else root[:, None] * y
 
 
 def squared_datafit(
@@ -136,13 +183,15 @@ def squared_datafit(
     Parameters
     ----------
     X : ndarray of shape (n, *geometry.input_shape)
-    y : ndarray of shape (n,)
+    y : ndarray of shape (n,) or (n, n_out)
     geometry : ConvPoolGeometry
     sample_weight : ndarray of shape (n,), optional
     fit_intercept : bool, default=True
     use_gram : bool, optional
         Force the Gram (``True``) or feature (``False``) representation.  By default
-        the Gram matrix is used when ``L * P <= min(GRAM_MAX_FEATURES, n)``.
+        the Gram matrix is used when ``L * P <= n`` and ``L * P * n_out <=
+        GRAM_MAX_FEATURES`` (the normal equations of several outputs are
+        ``n_out`` times larger).
 
     Returns
     -------
@@ -151,16 +200,18 @@ def squared_datafit(
     n = X.shape[0]
     s = _normalized_weights(sample_weight, n)
     y = np.asarray(y, dtype=np.float64)
-    n_features = geometry.n_features
+    n_features, n_out = geometry.n_features, int(np.prod(y.shape[1:]))
     if use_gram is None:
-        use_gram = n_features <= min(GRAM_MAX_FEATURES, n)
+        use_gram = n_features <= n and n_features * n_out <= GRAM_MAX_FEATURES
     z_mean, y_mean = _means(X, y, geometry, s, fit_intercept)
-    y_mean = float(y_mean)
+    if y.ndim == 1:
+        y_mean = float(y_mean)
     yc = y - y_mean
-    stats = dict(z_mean=z_mean, y_mean=y_mean, yy=float(s @ yc**2), weight_sum=1.0)
+    yy = float(s @ yc**2) if y.ndim == 1 else float(np.sum(s @ yc**2))
+    stats = dict(z_mean=z_mean, y_mean=y_mean, yy=yy, weight_sum=1.0)
     if use_gram:
-        gram, zy = _centered_gram(X, yc[:, None], geometry, s, z_mean)
-        return GramSquared(gram, zy[:, 0], **stats)
+        gram, zy = _centered_gram(X, yc.reshape(n, -1), geometry, s, z_mean)
+        return GramSquared(gram, zy[:, 0] if y.ndim == 1 else zy, **stats)
     Z = conv_pool_features(X, geometry).reshape(n, -1)
     Z -= z_mean.astype(Z.dtype)
     return FeatureSquared(Z, yc, s, **stats)
@@ -193,23 +244,24 @@ def gcv_alpha(datafit: GramSquared | FeatureSquared, n_samples: int,
         e, U = np.linalg.eigh(datafit.gram)
         q = U.T @ datafit.zy
         positive = e > 1e-12 * max(e.max(), 1e-300)
-        e, r = e[positive], q[positive] ** 2 / e[positive]
+        e, r = e[positive], _summed_squares(q[positive]) / e[positive]
     else:
         Z, s = datafit.features, datafit.weights
         root = np.sqrt(s)[:, None]
+        yr = _rooted(root[:, 0], datafit.y_centered)
         n, F = Z.shape
         if n * F * min(n, F) > GCV_MAX_MACS:
             return None
         if Z.shape[1] <= min(GCV_MAX_SIZE, Z.shape[0]):
             Zs = (Z * root).astype(np.float64)
             e, U = np.linalg.eigh(Zs.T @ Zs)
-            q = U.T @ (Zs.T @ (root[:, 0] * datafit.y_centered))
+            q = U.T @ (Zs.T @ yr)
             positive = e > 1e-12 * max(e.max(), 1e-300)
-            e, r = e[positive], q[positive] ** 2 / e[positive]
+            e, r = e[positive], _summed_squares(q[positive]) / e[positive]
         elif Z.shape[0] <= GCV_MAX_SIZE:
             Zs = (Z * root).astype(np.float64)
             e, V = np.linalg.eigh(Zs @ Zs.T)
-            r = (V.T @ (root[:, 0] * datafit.y_centered)) ** 2
+            r = _summed_squares(V.T @ yr)
         else:
             return None
     e = np.clip(e, 0.0, None)
@@ -222,6 +274,13 @@ def gcv_alpha(datafit: GramSquared | FeatureSquared, n_samples: int,
     gcv = np.where(denominator > 1e-3, np.clip(rss, 0.0, None)
                    / np.maximum(denominator, 1e-3) ** 2, np.inf)
     return float(alphas[int(np.argmin(gcv))])
+
+
+def _summed_squares(q: np.ndarray) -> np.ndarray:
+    """Squares of the projections ``(m,)`` or ``(m, n_out)``, summed over the
+    outputs: the ridge fits of several targets share the eigenvectors and the
+    degrees of freedom, so GCV sums their residuals."""
+    return q**2 if q.ndim == 1 else (q**2).sum(axis=1)
 
 
 def _normalized_weights(sample_weight, n: int) -> np.ndarray:

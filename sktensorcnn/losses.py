@@ -8,21 +8,23 @@ and a numpy reference over a batch that the linear fits use and the tests
 check the kernels against.  The kernels know a loss by its position in
 :data:`REGISTRY` (:func:`loss_code`); adding one is appending an entry here.
 
-Targets are float64: the value for regression losses, the class index for
-classification ones.
+Targets are float64 rows, one per sample: for the regression losses one
+target per output (the loss is the sum over outputs: several outputs share the
+kernels, as for scikit-learn's ``MLPRegressor``), for classification ones the
+class index (``target[0]``).
 
-* ``'squared'``: one output, ``1/2 (f - y)^2``;
+* ``'squared'``: ``1/2 (f - y)^2``;
 * ``'logistic'``: one output, ``y`` in {0, 1}, ``log(1 + e^f) - y f`` ([Compressed
   CNNs], eq. 24);
 * ``'multinomial'``: one output per class, ``y`` the class index,
   ``logsumexp(f) - f_y`` (softmax cross-entropy);
 * ``'ovr'``: one output per class, ``y`` the class index, the sum of the
   logistic losses of ``f_m`` for the targets ``[y == m]`` ([Compressed CNNs], App. A.4);
-* ``'huber'``: one output, ``1/2 r^2`` for ``|r| <= delta`` and ``delta (|r| -
+* ``'huber'``: ``1/2 r^2`` for ``|r| <= delta`` and ``delta (|r| -
   delta / 2)`` beyond, ``r = f - y``, ``delta =`` :data:`HUBER_DELTA` in the
   units the fits see the targets in (standardized: standard deviations of the
   training targets);
-* ``'poisson'``: one output, the log of the mean, ``e^f - y f`` (the Poisson
+* ``'poisson'``: the output is the log of the mean, ``e^f - y f`` (the Poisson
   negative log-likelihood up to a term in ``y`` alone), ``y >= 0``.
 """
 
@@ -35,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
-__all__ = ["Loss", "REGISTRY", "BY_NAME", "LOSSES", "loss_code", "loss_and_gradient"]
+__all__ = ["Loss", "REGISTRY", "BY_NAME", "LOSSES", "loss_code", "loss_and_gradient",
+           "target_rows"]
 
 #: Where the Huber loss turns from quadratic to linear (as scikit-learn's
 #: ``HuberRegressor``'s ``epsilon``: 95% efficiency under Gaussian noise).
@@ -52,18 +55,22 @@ def _expit(z):
 
 
 def _squared_sample(f, target, grad):
-    r = f[0] - target
-    grad[0] = r
-    return 0.5 * r * r
+    total = 0.0
+    for o in range(f.shape[0]):
+        r = f[o] - target[o]
+        grad[o] = r
+        total += 0.5 * r * r
+    return total
 
 
 def _logistic_sample(f, target, grad):
-    grad[0] = _expit(f[0]) - target
-    return _softplus(f[0]) - target * f[0]
+    y = target[0]
+    grad[0] = _expit(f[0]) - y
+    return _softplus(f[0]) - y * f[0]
 
 
 def _multinomial_sample(f, target, grad):
-    label = int(target)
+    label = int(target[0])
     top = f[0]
     for o in range(1, f.shape[0]):
         top = max(top, f[o])
@@ -78,7 +85,7 @@ def _multinomial_sample(f, target, grad):
 
 
 def _ovr_sample(f, target, grad):
-    label = int(target)
+    label = int(target[0])
     total = 0.0
     for o in range(f.shape[0]):
         t = 1.0 if o == label else 0.0
@@ -88,55 +95,61 @@ def _ovr_sample(f, target, grad):
 
 
 def _huber_sample(f, target, grad):
-    r = f[0] - target
-    if abs(r) <= HUBER_DELTA:
-        grad[0] = r
-        return 0.5 * r * r
-    grad[0] = HUBER_DELTA if r > 0.0 else -HUBER_DELTA
-    return HUBER_DELTA * (abs(r) - 0.5 * HUBER_DELTA)
+    total = 0.0
+    for o in range(f.shape[0]):
+        r = f[o] - target[o]
+        if abs(r) <= HUBER_DELTA:
+            grad[o] = r
+            total += 0.5 * r * r
+        else:
+            grad[o] = HUBER_DELTA if r > 0.0 else -HUBER_DELTA
+            total += HUBER_DELTA * (abs(r) - 0.5 * HUBER_DELTA)
+    return total
 
 
 def _poisson_sample(f, target, grad):
-    mean = math.exp(f[0])
-    grad[0] = mean - target
-    return mean - target * f[0]
+    total = 0.0
+    for o in range(f.shape[0]):
+        mean = math.exp(f[o])
+        grad[o] = mean - target[o]
+        total += mean - target[o] * f[o]
+    return total
 
 
-def _onehot(y: np.ndarray, n_out: int) -> np.ndarray:
-    return np.arange(n_out) == y.astype(np.intp)[:, None]
+def _onehot(Y: np.ndarray, n_out: int) -> np.ndarray:
+    return np.arange(n_out) == Y[:, 0].astype(np.intp)[:, None]
 
 
-def _squared(F, y):
-    residual = F[:, 0] - y
-    return 0.5 * residual**2, residual[:, None]
+def _squared(F, Y):
+    residual = F - Y
+    return 0.5 * (residual**2).sum(axis=1), residual
 
 
-def _logistic(F, y):
-    f = F[:, 0]
+def _logistic(F, Y):
+    f, y = F[:, 0], Y[:, 0]
     return np.logaddexp(0.0, f) - y * f, (expit(f) - y)[:, None]
 
 
-def _multinomial(F, y):
-    onehot = _onehot(y, F.shape[1])
+def _multinomial(F, Y):
+    onehot = _onehot(Y, F.shape[1])
     return -log_softmax(F, axis=1)[onehot], softmax(F, axis=1) - onehot
 
 
-def _ovr(F, y):
-    onehot = _onehot(y, F.shape[1])
+def _ovr(F, Y):
+    onehot = _onehot(Y, F.shape[1])
     return (np.logaddexp(0.0, F) - onehot * F).sum(axis=1), expit(F) - onehot
 
 
-def _huber(F, y):
-    r = F[:, 0] - y
+def _huber(F, Y):
+    r = F - Y
     inside = np.abs(r) <= HUBER_DELTA
     values = np.where(inside, 0.5 * r**2, HUBER_DELTA * (np.abs(r) - 0.5 * HUBER_DELTA))
-    return values, np.clip(r, -HUBER_DELTA, HUBER_DELTA)[:, None]
+    return values.sum(axis=1), np.clip(r, -HUBER_DELTA, HUBER_DELTA)
 
 
-def _poisson(F, y):
-    f = F[:, 0]
-    mean = np.exp(f)
-    return mean - y * f, (mean - y)[:, None]
+def _poisson(F, Y):
+    mean = np.exp(F)
+    return (mean - Y * F).sum(axis=1), mean - Y
 
 
 @dataclass(frozen=True)
@@ -148,12 +161,14 @@ class Loss:
     name : str
     sample : callable
         ``(f, target, grad) -> loss`` for one sample's outputs ``f``
-        ``(n_out,)``, writing ``dloss/df`` into ``grad``; :mod:`math` functions
-        and loops only (numba compiles it for the CPU and for CUDA).
+        ``(n_out,)`` and target row, writing ``dloss/df`` into ``grad``;
+        :mod:`math` functions and loops only (numba compiles it for the CPU and
+        for CUDA).
     reference : callable
-        ``(F, y) -> (losses (n,), dloss/dF (n, n_out))``, numpy.
+        ``(F, Y) -> (losses (n,), dloss/dF (n, n_out))``, numpy, ``Y`` the
+        target rows ``(n, n_targets)``.
     regression : bool
-        A regression loss (one output, targets in the user's units).
+        A regression loss (one output per target, in the user's units).
     link : {'identity', 'log'}
         What the output models: the target itself, or the log of its mean
         (the prediction is then ``exp(f)``).
@@ -191,7 +206,15 @@ def loss_code(name: str) -> int:
         raise ValueError(f"loss={name!r} is unknown; use one of {LOSSES}.") from None
 
 
+def target_rows(y: np.ndarray) -> np.ndarray:
+    """Encoded targets ``(n,)`` or ``(n, n_targets)`` as rows ``(n, n_targets)``,
+    float64: what the losses read."""
+    y = np.asarray(y, dtype=np.float64)
+    return y.reshape(y.shape[0], -1)
+
+
 def loss_and_gradient(name: str, F: np.ndarray, y: np.ndarray):
-    """Per-sample losses ``(n,)`` and ``dloss/dF`` ``(n, n_out)`` (float64)."""
+    """Per-sample losses ``(n,)`` and ``dloss/dF`` ``(n, n_out)`` (float64) for
+    targets ``y`` ``(n,)`` or ``(n, n_targets)``."""
     return BY_NAME[LOSSES[loss_code(name)]].reference(
-        np.asarray(F, dtype=np.float64), y)
+        np.asarray(F, dtype=np.float64), target_rows(y))

@@ -154,6 +154,10 @@ class FullWeight:
     def set_block(self, params, b: int, theta: np.ndarray) -> None:
         params[0] = theta.reshape(self.shape)
 
+    def scale_last_mode(self, params, factors: np.ndarray) -> list[np.ndarray]:
+        """Parameters of ``W`` with its last mode's slices times ``factors``."""
+        return [params[0] * factors]
+
     def normalize(self, params) -> None:
         """Nothing to normalize."""
 
@@ -265,6 +269,14 @@ class TuckerWeight:
             params[b] = q
             params[-1] = tl.tenalg.mode_dot(params[-1], r, b)
 
+    def scale_last_mode(self, params, factors: np.ndarray) -> list[np.ndarray]:
+        """Parameters of ``W`` with its last mode's slices times ``factors``:
+        the rows of that mode's factor, kept orthonormal (as :meth:`set_block`)."""
+        params = list(params)
+        self.set_block(params, len(self.shape) - 1,
+                       params[len(self.shape) - 1] * factors[:, None])
+        return params
+
 
 class CPWeight:
     """``W = sum_r F_1[:, r] (outer) ... (outer) F_M[:, r]``.
@@ -369,6 +381,11 @@ class CPWeight:
 
     def set_block(self, params, b: int, theta: np.ndarray) -> None:
         params[b] = theta.reshape(params[b].shape)
+
+    def scale_last_mode(self, params, factors: np.ndarray) -> list[np.ndarray]:
+        """Parameters of ``W`` with its last mode's slices times ``factors``:
+        the rows of that mode's factor."""
+        return [*params[:-1], params[-1] * factors[:, None]]
 
     @staticmethod
     def _balance(factors):

@@ -18,13 +18,15 @@ from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 __all__ = ["CNNRegressor", "TuckerCNNRegressor", "CPCNNRegressor"]
 
 class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
-    """Squared, Huber or Poisson loss; one output (the prediction, or its log
-    for the Poisson loss)."""
+    """Squared, Huber or Poisson loss; one output per target (the prediction,
+    or its log for the Poisson loss), the kernels shared across targets as in
+    scikit-learn's ``MLPRegressor``."""
 
     _regressor_constraints: dict = {
         "loss": [StrOptions({name for name, loss in losses.BY_NAME.items()
                              if loss.regression})],
     }
+    _multi_output = True
 
     def _loss(self) -> str:
         return self.loss
@@ -32,48 +34,68 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
     def _encode_targets(self, y, sample_weight, *, reset, classes=None):
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if self.loss == "poisson":
-            if np.any(y < 0) or not np.any(y[sample_weight > 0] > 0):
+            positive = np.any(y[sample_weight > 0] > 0, axis=0)
+            if np.any(y < 0) or not np.all(positive):
                 raise ValueError(
                     "loss='poisson' models counts or rates: y must be >= 0 with "
-                    "at least one positive value (of positive weight); got "
-                    f"min(y)={y.min():g}, max(y)={y.max():g}.  Use loss='squared' "
-                    "or 'huber' for targets of any sign."
+                    "at least one positive value (of positive weight) per target; "
+                    f"got min(y)={y.min():g}, max(y)={y.max():g}.  Use "
+                    "loss='squared' or 'huber' for targets of any sign."
                 )
+        n_out = 1 if y.ndim == 1 else y.shape[1]
         if reset:
-            self._n_out = 1
+            self._n_out = self.n_outputs_ = n_out
+        elif n_out != self._n_out:
+            raise ValueError(
+                f"y has {n_out} target(s) but {type(self).__name__} was fitted "
+                f"with {self._n_out}; partial_fit continues a fit on targets of "
+                "the same shape (call fit to start afresh)."
+            )
         return y, sample_weight
 
     def _initial_intercept(self, y, sample_weight):
-        """The best constant output, or near it: the weighted mean (its log for
-        the Poisson loss; the median for the Huber loss, which outliers do not
-        move)."""
+        """The best constant output per target, or near it: the weighted mean
+        (its log for the Poisson loss; the median for the Huber loss, which
+        outliers do not move)."""
         if not self.fit_intercept:
-            return np.zeros(1)
+            return np.zeros(self._n_out)
+        columns = y.reshape(len(y), -1).T
         if self.loss == "huber":
-            return np.array([weighted_median(y, sample_weight / sample_weight.sum())])
-        mean = float(np.average(y, weights=sample_weight))
-        return np.array([np.log(mean) if self.loss == "poisson" else mean])
+            weights = sample_weight / sample_weight.sum()
+            return np.array([weighted_median(column, weights) for column in columns])
+        mean = np.array([np.average(column, weights=sample_weight)
+                         for column in columns])
+        return np.log(mean) if self.loss == "poisson" else mean
 
     def _indicator_targets(self, y):
-        """Targets of the least squares start of the linear fits: ``y``, or for
-        the Poisson loss ``log(y + mean(y))`` (the output models a log)."""
+        """Targets ``(n, n_out)`` of the least squares start of the linear fits:
+        ``y``, or for the Poisson loss ``log(y + mean(y))`` (the output models a
+        log)."""
+        y = y.reshape(len(y), -1)
         if self.loss == "poisson":
-            return np.log(y + max(float(np.mean(y)), 1e-12))[:, None]
-        return y[:, None]
+            return np.log(y + np.maximum(np.mean(y, axis=0), 1e-12))
+        return y
 
     def _predictions(self, outputs):
-        """Predictions from the network's outputs ``(n, 1)``: the inverse link."""
-        f = outputs[:, 0]
+        """Predictions from the network's outputs ``(n, n_out)``: the inverse
+        link, one column per target (the column itself for one target)."""
+        f = outputs[:, 0] if self._n_out == 1 else outputs
         return np.exp(f) if losses.BY_NAME[self.loss].link == "log" else f
 
     def _validation_score(self, y_true, outputs, sample_weight):
-        """R^2 of the predictions, the score early stopping tracks."""
+        """R^2 of the predictions (averaged over the targets), the score early
+        stopping tracks."""
         return r2_score(y_true, self._predictions(outputs),
                         sample_weight=sample_weight)
 
     def _set_outputs(self, name, values):
-        """One output: drop the leading output axis (``intercept_`` a float)."""
-        setattr(self, name, float(values[0]) if name == "intercept_" else values[0])
+        """One target: drop the leading output axis (``intercept_`` a float);
+        several: keep it, as ``MLPRegressor`` and ``LinearRegression`` do."""
+        if self._n_out > 1:
+            setattr(self, name, values)
+        else:
+            setattr(self, name,
+                    float(values[0]) if name == "intercept_" else values[0])
 
     @available_if(_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None):
@@ -89,7 +111,8 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
         Parameters
         ----------
         X : array-like of shape (n_samples, *input_shape)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            As many targets as the first call's.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -108,8 +131,9 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
-            The network's output (its exponential for ``loss='poisson'``).
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            The network's outputs (their exponential for ``loss='poisson'``),
+            one column per target when fitted on several.
         """
         return self._predictions(self._decision(X))
 
@@ -278,18 +302,24 @@ class CPCNNRegressor(CPKernels, _TensorCNNRegressor):
 
 _REGRESSOR_ATTRS_DOC = """
     kernels_ : ndarray of shape (n_kernels, [C], l_1, ..., l_N)
-        Convolution kernels ``A_k``.
+        Convolution kernels ``A_k``, shared by the targets.
     fc_weights_ : ndarray of shape (n_kernels, p_1, ..., p_N)
-        Fully-connected weights ``B_k`` applied to each pooled map.
-    intercept_ : float
-        Bias of the fully-connected layer.
+        Fully-connected weights ``B_k`` applied to each pooled map; with
+        ``n_targets`` targets ``(n_targets, n_kernels, p_1, ..., p_N)``, one
+        set per target.
+    intercept_ : float or ndarray of shape (n_targets,)
+        Bias of the fully-connected layer (one per target for several).
     weight_ : ndarray of shape (l_1, ..., l_N, [C], P)
         Identity activation only.  Composite weight
         ``W = sum_k A_k (outer) vec(B_k)`` on the conv-pool features:
-        ``predict(X) == conv_pool_features(X) . W + intercept_``.
+        ``predict(X) == conv_pool_features(X) . W + intercept_``; a leading
+        axis of ``n_targets`` for several targets.
     coef_ : ndarray of the shape of one input sample
         Identity activation only: the network's weight in input space,
-        ``predict(X)[i] == <X[i], coef_> + intercept_``.  The picture to look at.""" \
+        ``predict(X)[i] == <X[i], coef_> + intercept_`` (``(n_targets,
+        *input_shape_)`` for several targets).  The picture to look at.
+    n_outputs_ : int
+        Number of targets (1 for ``y`` of shape ``(n_samples,)``).""" \
     + COMMON_ATTRS_DOC
 
 _REGRESSOR_PARAMS_DOC = """

@@ -66,8 +66,9 @@ def _network(geometry, n_out, K, rng):
     return kernels_, _spread(fc, geometry), rng.standard_normal(n_out)
 
 
-OUTPUTS = {"squared": 1, "logistic": 1, "multinomial": 3, "ovr": 3, "huber": 1,
-           "poisson": 1}
+# Huber and Poisson on two targets (rows of targets through the kernels)
+OUTPUTS = {"squared": 1, "logistic": 1, "multinomial": 3, "ovr": 3, "huber": 2,
+           "poisson": 2}
 
 
 CASES = (
@@ -87,9 +88,9 @@ def test_network_loss_and_gradients_match_cpu(name, activation, loss):
     n, n_out = 5, OUTPUTS[loss]
     X = _sample_data(geometry, n, rng)
     if loss in ("squared", "huber"):  # Huber: residuals beyond its threshold too
-        y = 3.0 * rng.standard_normal(n)
+        y = 3.0 * rng.standard_normal(n if n_out == 1 else (n, n_out))
     elif loss == "poisson":
-        y = rng.poisson(2.0, n).astype(float)
+        y = rng.poisson(2.0, (n, n_out)).astype(float)
     else:
         y = rng.integers(0, 2 if loss == "logistic" else n_out, n).astype(float)
     loss_code = loss_codes(loss)

@@ -7,7 +7,7 @@ from scipy.special import log_softmax, logsumexp
 
 from sktensorcnn.activations import ACTIVATIONS, activation_code
 from sktensorcnn.kernels import _cpu_head
-from sktensorcnn.losses import loss_code
+from sktensorcnn.losses import loss_code, target_rows
 
 
 def _numpy_head(Y, Bt, b, y, w, activation, loss):
@@ -15,8 +15,8 @@ def _numpy_head(Y, Bt, b, y, w, activation, loss):
     H = act(Y.astype(float))
     F = np.einsum("nj,oj->no", H, Bt.astype(float)) + b
     onehot = np.eye(F.shape[1])[y.astype(int)] if loss != "squared" else None
-    if loss == "squared":
-        values, G = 0.5 * (F[:, 0] - y) ** 2, F - y[:, None]
+    if loss == "squared":  # y (n, n_out): one target per output
+        values, G = 0.5 * np.sum((F - y) ** 2, axis=1), F - y
     elif loss == "logistic":
         values = np.logaddexp(0.0, F[:, 0]) - y * F[:, 0]
         G = 1.0 / (1.0 + np.exp(-F)) - y[:, None]
@@ -32,7 +32,8 @@ def _numpy_head(Y, Bt, b, y, w, activation, loss):
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
-@pytest.mark.parametrize("loss, n_out", [("squared", 1), ("logistic", 1),
+@pytest.mark.parametrize("loss, n_out", [("squared", 1), ("squared", 3),
+                                          ("logistic", 1),
                                           ("multinomial", 1), ("multinomial", 4),
                                           ("ovr", 4)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -43,12 +44,13 @@ def test_head_matches_numpy(activation, loss, n_out, dtype, n_blocks):
     Y = rng.standard_normal((n, size)).astype(dtype)
     Bt = rng.standard_normal((n_out, size)).astype(dtype)
     b = rng.standard_normal(n_out)
-    y = (rng.standard_normal(n) if loss == "squared" else
+    y = (rng.standard_normal((n, n_out)) if loss == "squared" else
          rng.integers(0, 2 if loss == "logistic" else n_out, n).astype(float))
     w = rng.uniform(0.1, 1.0, n)
     expected = _numpy_head(Y, Bt, b, y, w, activation, loss)
     dY = Y.copy()
-    got = _cpu_head.loss_grad(dY, Bt, b, y, w, activation_code(activation),
+    got = _cpu_head.loss_grad(dY, Bt, b, target_rows(y), w,
+                              activation_code(activation),
                               loss_code(loss), n_blocks)
     rtol = 1e-5 if dtype == "float32" else 1e-12
     for g, e in zip((*got, dY), expected):
@@ -58,7 +60,7 @@ def test_head_matches_numpy(activation, loss, n_out, dtype, n_blocks):
 def test_multinomial_loss_is_stable_for_large_outputs():
     Y = np.full((1, 3), 1.0)
     Bt = np.array([[400.0, 400.0, 400.0], [0.0, 0.0, 0.0]])
-    loss, D, db, = _cpu_head.loss_grad(Y, Bt, np.zeros(2), np.array([1.0]),
+    loss, D, db, = _cpu_head.loss_grad(Y, Bt, np.zeros(2), np.array([[1.0]]),
                                        np.ones(1), 0, loss_code("multinomial"), 1)
     assert np.isfinite(loss) and loss == pytest.approx(1200.0)
     assert np.all(np.isfinite(D)) and db == pytest.approx([1.0, -1.0])

@@ -10,35 +10,71 @@ import warnings
 import numpy as np
 import pytest
 from numba import njit
+from scipy import stats
+from scipy.special import expit, gammaln, softmax
 from sklearn.exceptions import ConvergenceWarning
 
 from sktensorcnn import CNNRegressor, TuckerCNNRegressor, conv_pool_features
 from sktensorcnn.geometry import ConvPoolGeometry
 from sktensorcnn.kernels._cpu_pointwise import sample_loss
-from sktensorcnn.losses import HUBER_DELTA, REGISTRY, loss_and_gradient, loss_code
+from sktensorcnn.losses import (
+    HUBER_DELTA,
+    REGISTRY,
+    loss_and_gradient,
+    loss_code,
+    target_rows,
+)
 
-OUTPUTS = {"squared": 1, "logistic": 1, "multinomial": 4, "ovr": 4, "huber": 1,
-           "poisson": 1}
+# the regression losses on three targets (a sum over outputs), and on one
+OUTPUTS = {"squared": 3, "logistic": 1, "multinomial": 4, "ovr": 4, "huber": 3,
+           "poisson": 3}
 
 
-def _batch(name, rng, n=200):
-    F = 3.0 * rng.standard_normal((n, OUTPUTS[name]))
+def _batch(name, rng, n=200, n_out=None):
+    n_out = OUTPUTS[name] if n_out is None else n_out
+    F = 3.0 * rng.standard_normal((n, n_out))
     if name in ("squared", "huber"):
-        y = F[:, 0] + 2.0 * HUBER_DELTA * rng.standard_normal(n)
+        y = F + 2.0 * HUBER_DELTA * rng.standard_normal((n, n_out))
     elif name == "poisson":
-        y = rng.poisson(3.0, n).astype(float)
+        y = rng.poisson(3.0, (n, n_out)).astype(float)
     else:
-        y = rng.integers(0, 2 if name == "logistic" else OUTPUTS[name], n)
+        y = rng.integers(0, 2 if name == "logistic" else n_out, n)
         y = y.astype(float)
     return F, y
 
 
 @njit
-def _compiled(code, F, y):
+def _compiled_rows(code, F, Y):
     values, grads = np.empty(F.shape[0]), np.empty_like(F)
     for i in range(F.shape[0]):
-        values[i] = sample_loss(code, F[i], y[i], grads[i])
+        values[i] = sample_loss(code, F[i], Y[i], grads[i])
     return values, grads
+
+
+def _compiled(code, F, y):
+    return _compiled_rows(code, F, target_rows(y))
+
+
+def _independent(name, F, y):
+    """Each loss written out directly from its definition (scipy / numpy)."""
+    if name == "squared":
+        return 0.5 * ((F - y) ** 2).sum(axis=1)
+    if name == "huber":
+        r = np.abs(F - y)
+        return np.where(r <= HUBER_DELTA, 0.5 * r**2,
+                        HUBER_DELTA * r - 0.5 * HUBER_DELTA**2).sum(axis=1)
+    if name == "poisson":  # -log-likelihood up to log(y!)
+        return -stats.poisson.logpmf(y, np.exp(F)).sum(axis=1) - gammaln(y + 1).sum(
+            axis=1)
+    labels = y.astype(int)
+    if name == "logistic":
+        p = expit(F[:, 0])
+        return -(labels * np.log(p) + (1 - labels) * np.log1p(-p))
+    if name == "multinomial":
+        return -np.log(softmax(F, axis=1)[np.arange(len(y)), labels])
+    onehot = np.eye(F.shape[1])[labels]
+    p = expit(F)
+    return -(onehot * np.log(p) + (1 - onehot) * np.log1p(-p)).sum(axis=1)
 
 
 def test_every_loss_is_tested():
@@ -52,6 +88,24 @@ def test_compiled_loss_matches_its_numpy_reference(name):
     ref_values, ref_grads = loss_and_gradient(name, F, y)
     np.testing.assert_allclose(values, ref_values, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grads, ref_grads, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUTS))
+def test_reference_value_matches_the_definition(name):
+    F, y = _batch(name, np.random.default_rng(3), n=50)
+    np.testing.assert_allclose(loss_and_gradient(name, F, y)[0],
+                               _independent(name, F, y), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["squared", "huber", "poisson"])
+def test_a_regression_loss_of_several_targets_is_the_sum_over_targets(name):
+    F, y = _batch(name, np.random.default_rng(4), n=30)
+    values, grads = _compiled(loss_code(name), F, y)
+    for o in range(F.shape[1]):
+        one, one_grad = _compiled(loss_code(name), F[:, [o]], y[:, o])
+        values -= one
+        np.testing.assert_array_equal(grads[:, [o]], one_grad)
+    np.testing.assert_allclose(values, 0.0, atol=1e-10)
 
 
 @pytest.mark.parametrize("name", sorted(OUTPUTS))

@@ -39,8 +39,9 @@ def _reference(X, A, B, b, geometry, activation):
     return pooled.reshape(len(X), -1) @ B.reshape(len(B), -1).T + b
 
 
-_LOSS_OUTPUTS = {"squared": 1, "logistic": 1, "multinomial": 3, "ovr": 3,
-                 "huber": 1, "poisson": 1}
+# the regression losses on two targets: rows of targets through the kernels
+_LOSS_OUTPUTS = {"squared": 2, "logistic": 1, "multinomial": 3, "ovr": 3,
+                 "huber": 2, "poisson": 2}
 
 
 @given(geometry=geometries(), seed=st.integers(0, 2**16),
@@ -86,11 +87,11 @@ def test_float32_samples_match_the_float64_reference(geometry, seed, gemm):
 
 def _targets(rng, loss, n, n_out):
     if loss == "squared":
-        return rng.standard_normal(n)
+        return rng.standard_normal((n, n_out))
     if loss == "huber":  # residuals on both sides of the threshold
-        return 3.0 * rng.standard_normal(n)
+        return 3.0 * rng.standard_normal((n, n_out))
     if loss == "poisson":
-        return rng.poisson(2.0, n).astype(float)
+        return rng.poisson(2.0, (n, n_out)).astype(float)
     return rng.integers(0, 2 if loss == "logistic" else n_out, n).astype(float)
 
 

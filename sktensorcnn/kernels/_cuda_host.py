@@ -19,6 +19,7 @@ import numpy as np
 from numba import cuda
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
+from ..losses import target_rows
 from . import _cuda
 from ._cpu_factorized import _core_matrix, _uncore
 
@@ -76,8 +77,8 @@ class DeviceSamples:
     ----------
     X : ndarray of shape (n, *geometry.input_shape)
     geometry : ConvPoolGeometry
-    y : ndarray of shape (n,), optional
-        Encoded targets (see :mod:`sktensorcnn.losses`).
+    y : ndarray of shape (n,) or (n, n_targets), optional
+        Encoded targets (see :mod:`sktensorcnn.losses`), kept as rows.
     sample_weight : ndarray of shape (n,), optional
         Weights; each evaluation normalizes those of its rows to sum to 1 (unless
         ``normalize=False``: taken as they are, as the CPU kernels do).
@@ -89,7 +90,7 @@ class DeviceSamples:
         self.geometry = geometry
         self.n = n
         self.X = cuda.to_device(_canonical_samples(X, geometry))
-        y = np.zeros(n) if y is None else np.asarray(y, np.float64)
+        y = np.zeros((n, 1)) if y is None else target_rows(y)
         weights = (np.ones(n) if sample_weight is None
                    else np.asarray(sample_weight, np.float64))
         self._weights = weights

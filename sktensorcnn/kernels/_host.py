@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
+from ..losses import target_rows
 from . import _cpu, _cpu_box_products, _cpu_factorized, _cpu_gemm, _cpu_network
 from ._memory import CHUNK_BYTES, fresh, writable
 from ._threads import n_blocks_for
@@ -163,7 +164,8 @@ class HostSamples:
     ----------
     X : ndarray
     geometry : ConvPoolGeometry
-    y : ndarray of shape (n,), optional
+    y : ndarray of shape (n,) or (n, n_targets), optional
+        Encoded targets (:mod:`sktensorcnn.losses`), kept as rows.
     sample_weight : ndarray of shape (n,), optional
     normalize : bool, default=True
         Normalize the weights of the rows of each evaluation to sum to one
@@ -175,7 +177,7 @@ class HostSamples:
         n = X.shape[0]
         self.X = X
         self.geometry = geometry
-        self.y = np.zeros(n) if y is None else np.asarray(y, np.float64)
+        self.y = np.zeros((n, 1)) if y is None else target_rows(y)
         self._weights = (np.ones(n) if sample_weight is None
                          else np.asarray(sample_weight, np.float64))
         self.normalize = normalize

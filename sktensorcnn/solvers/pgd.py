@@ -24,11 +24,11 @@ from ._result import SolverResult, relative_decrease, ridge_objective, trivial_s
 __all__ = ["minimize_projected", "projected_gradient"]
 
 
-def _lipschitz(datafit, alpha: float, size: int, rng) -> float:
+def _lipschitz(datafit, alpha: float, rng) -> float:
     gram = getattr(datafit, "gram", None)
     if gram is None:
         return 1.0
-    v = rng.standard_normal(size)
+    v = rng.standard_normal(gram.shape[0])  # several outputs: the same Gram each
     for _ in range(30):
         v = gram @ v
         v /= np.linalg.norm(v) + 1e-300
@@ -146,6 +146,6 @@ def projected_gradient(
     zero = np.zeros_like(w0)  # the trivial model sets the stopping rule's unit
     return minimize_projected(
         objective, [w0], lambda params: [project(params[0])],
-        step=1.0 / _lipschitz(datafit, alpha, w0.size, rng), max_iter=max_iter,
+        step=1.0 / _lipschitz(datafit, alpha, rng), max_iter=max_iter,
         tol=tol, verbose=verbose, scale=trivial_scale(2 * objective([zero])[0]),
     )
