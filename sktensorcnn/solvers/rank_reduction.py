@@ -129,8 +129,9 @@ def low_rank_descent(
         d_core, d_factors = _factor_gradients(grads[0], core, factors)
         # the factors' curvature carries the core's squared scale: divide their
         # step by the core's mean square, so the step is the same in any units
-        factor_scale = max(float(np.mean(core**2)), np.finfo(float).tiny)
-        for _ in range(30):
+        factor_scale = float(np.mean(core**2))
+        # a zero core (a flat data term) leaves the factors nothing to fit
+        for _ in range(30 if factor_scale > 0 else 0):
             trial_core = core - step_factor * d_core
             trial_factors = [f - step_factor / factor_scale * d
                              for f, d in zip(factors, d_factors)]
