@@ -15,6 +15,7 @@ output layer is exposed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -26,6 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import kernels, losses
+from ._dask import is_dask_array, map_samples
 from ._export import FittedNetworkMixin, fc_by_output
 from ._fit_network import fit_epoch
 from ._problem import FitOptions, FitSpec, Fitted, Task, WarmState
@@ -311,14 +313,20 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
 
     # ------------------------------------------------------------ predicting
     def _decision(self, X) -> np.ndarray:
-        """Network outputs ``(n, n_out)``."""
+        """Network outputs ``(n, n_out)`` (lazy, block by block, for a Dask
+        array)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         fc, intercept = self._head()
         if self.activation != "identity":
+            outputs = functools.partial(
+                network_outputs, kernels_=self.kernels_, fc_weights=fc,
+                intercept=intercept, geometry=self.geometry_,
+                activation=self.activation)
+            if is_dask_array(X):
+                return map_samples(X, outputs, self._n_out)
             with self._compute():
-                return network_outputs(X, self.kernels_, fc, intercept,
-                                       self.geometry_, self.activation)
+                return outputs(X)
         coef = np.asarray(self.coef_).reshape(self._n_out, *self.input_shape_)
         if self.channel_axis == -1:
             coef = np.moveaxis(coef, -1, 1)

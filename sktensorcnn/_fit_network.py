@@ -67,8 +67,8 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
     pooled = geometry.pooled_shape
     K, n_out, fit_intercept = spec.structure.n_kernels, task.n_out, task.fit_intercept
     kind, factorized = factorized_kind(geometry, kernel_param, K)
-    if (kernels.current_device() == "cpu" and not factorized
-            and not kernels.uses_gemm(geometry, K)
+    if (kernels.current_device() == "cpu" and isinstance(X, np.ndarray)
+            and not factorized and not kernels.uses_gemm(geometry, K)
             and not (X.dtype in (np.float32, np.float64) and X.flags.writeable)):
         # the fused loops read writable float32 / float64 samples: copy once
         # per fit, not at every evaluation (see kernels._host._sample_chunks)

@@ -28,6 +28,7 @@ from scipy.optimize import minimize
 from sklearn.utils import check_random_state
 
 from . import activations
+from ._dask import gather_rows
 from ._problem import FitSpec, warm_params
 from .kernel_structures import _kernel_layout
 from .losses import loss_and_gradient
@@ -185,7 +186,7 @@ def _spectral_kernels(spec: FitSpec, X, y, sample_weight):
     rng = spec.rng
     rows = spectral_rows(len(y), rng)
     if len(rows) < len(y):
-        X, y, sample_weight = X[rows], y[rows], sample_weight[rows]
+        X, y, sample_weight = gather_rows(X, rows), y[rows], sample_weight[rows]
     options = spec.options
     linear = spec.but(
         activation="identity", solver="als" if spec.task.loss == "squared"
@@ -224,7 +225,7 @@ def _with_fitted_head(spec: FitSpec, X, y, sample_weight, kernel_params,
     geometry, task = spec.geometry, spec.task
     K, P, n_out = spec.structure.n_kernels, geometry.n_cells, task.n_out
     rows = head_rows(len(y), K * P, spec.rng)
-    X_rows = X[rows]
+    X_rows = gather_rows(X, rows)
     weights = sample_weight[rows] / sample_weight[rows].sum()
     stacked = kernel_param.to_tensor(kernel_params)
     factors = normalize_kernels(X_rows, _kernel_layout(stacked, geometry),

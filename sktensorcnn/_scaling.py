@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._dask import is_dask_array, sample_sums
+
 __all__ = ["DataScaling", "input_shift_and_scale", "target_offset_and_scale"]
 
 
@@ -130,7 +132,9 @@ def input_shift_and_scale(X: np.ndarray, sample_weight: np.ndarray,
     """
     weights = sample_weight / sample_weight.sum()
     shift = 0.0
-    if center:
+    if center and is_dask_array(X):
+        shift = float(weights @ sample_sums(X, 1)) / max(X[0].size, 1)
+    elif center:
         for start in range(0, X.shape[0], 1024):
             block = np.asarray(X[start:start + 1024], dtype=np.float64)
             shift += float(weights[start:start + 1024]
@@ -144,15 +148,23 @@ def _root_mean_square(X: np.ndarray, weights: np.ndarray,
                       chunk: int = 1024) -> float:
     """Weighted root mean square of the entries (``weights`` summing to one),
     accumulated in float64 by chunks of samples (no float64 copy of a float32
-    ``X``)."""
-    total = 0.0
-    for start in range(0, X.shape[0], chunk):
-        block = np.asarray(X[start:start + chunk], dtype=np.float64)
-        block = block.reshape(block.shape[0], -1)
-        total += float(weights[start:start + chunk] @ np.einsum("ij,ij->i", block,
-                                                                 block))
+    ``X``; by blocks where they are for a Dask array)."""
+    if is_dask_array(X):
+        total = float(weights @ sample_sums(X, 2))
+    else:
+        total = 0.0
+        for start in range(0, X.shape[0], chunk):
+            block = np.asarray(X[start:start + chunk], dtype=np.float64)
+            block = block.reshape(block.shape[0], -1)
+            total += float(weights[start:start + chunk]
+                           @ np.einsum("ij,ij->i", block, block))
     rms = float(np.sqrt(total / max(X[0].size, 1)))
     return rms if rms > 0 and np.isfinite(rms) else 1.0
+
+
+def _peak(values) -> float:
+    """Largest magnitude of an array (NumPy or Dask), ``0`` when empty."""
+    return float(np.max(np.abs(values))) if values.size else 0.0
 
 
 def _power_of_two_exponent(values: np.ndarray, dtype) -> int:
@@ -160,7 +172,7 @@ def _power_of_two_exponent(values: np.ndarray, dtype) -> int:
     when that is so large that squares and sums of squares overflow ``dtype`` or
     so small that they underflow (beyond ``max ** 1/4`` or ``tiny ** 1/4``)."""
     finfo = np.finfo(dtype)
-    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    peak = _peak(values)
     if peak == 0.0 or finfo.tiny ** 0.25 <= peak <= finfo.max ** 0.25:
         return 0
     return int(np.round(np.log2(peak)))
@@ -188,14 +200,14 @@ class MagnitudeScaling:
 
     @classmethod
     def of(cls, X, y, *, scale_targets: bool, log_link: bool) -> MagnitudeScaling:
-        peak = float(np.max(np.abs(X))) if X.size else 0.0
+        peak = _peak(X)
         if 0.0 < peak < np.finfo(X.dtype).tiny:
             raise ValueError(
                 f"X's largest magnitude is {peak:.3g}, below the smallest normal "
                 f"{X.dtype} number: weights for such inputs would exceed the "
                 "floating-point range.  Scale X (say, multiply it by 1e300) or "
                 "pass float64 data.")
-        x_exponent = _power_of_two_exponent(X, X.dtype)
+        x_exponent = _power_of_two_exponent(np.array([peak]), X.dtype)
         y_exponent = (_power_of_two_exponent(y, np.float64)
                       if scale_targets or log_link else 0)
         return cls(x_exponent, y_exponent, log_link)
@@ -207,6 +219,8 @@ class MagnitudeScaling:
     def samples(self, X: np.ndarray) -> np.ndarray:
         if self.x_exponent == 0:
             return X
+        if is_dask_array(X):  # exact: a power of two, in X's dtype
+            return X * X.dtype.type(2.0 ** -self.x_exponent)
         return np.ldexp(X, -self.x_exponent).astype(X.dtype, copy=False)
 
     def targets(self, y: np.ndarray) -> np.ndarray:

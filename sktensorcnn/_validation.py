@@ -11,6 +11,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from ._dask import is_dask_array, validate_samples
 from .geometry import ConvPoolGeometry
 
 __all__ = ["TensorInputMixin"]
@@ -28,7 +29,8 @@ class TensorInputMixin:
         """Check ``X``, unflatten it when ``sample_shape`` is given, and bring its
         channel axis, if any, to axis 1."""
         _check_feature_names(self, X, reset=reset)
-        X = check_array(
+        lazy = is_dask_array(X)  # checked and kept where its blocks are
+        X = validate_samples(X) if lazy else check_array(
             X, allow_nd=True, dtype=[np.float64, np.float32], order="C",
             input_name="X",
         )
@@ -51,7 +53,8 @@ class TensorInputMixin:
                     f"C, d_1, ...) or (n_samples, d_1, ..., C); got shape {X.shape}. "
                     "Use channel_axis=None for samples without channels."
                 )
-            X = np.ascontiguousarray(np.moveaxis(X, self.channel_axis, 1))
+            X = np.moveaxis(X, self.channel_axis, 1)
+            X = X.rechunk({0: X.chunks[0]}) if lazy else np.ascontiguousarray(X)
         if reset:
             self.input_shape_ = self._user_shape(X.shape[1:])
             self.n_features_in_ = int(np.prod(X.shape[1:]))

@@ -24,6 +24,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import BaseTensorCNN, _stochastic_solver
+from ._dask import map_rows
 from ._docstrings import COMMON_ATTRS_DOC, append_common_docs
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 
@@ -152,8 +153,9 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        codes = self._codes(self._decision(X))
-        return self.classes_[codes]
+        return map_rows(self._decision(X),
+                        lambda outputs: self.classes_[self._codes(outputs)],
+                        dtype=self.classes_.dtype)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed stably.
@@ -166,7 +168,7 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        return self._log_proba(self._decision(X))
+        return map_rows(self._decision(X), self._log_proba, len(self.classes_))
 
     def predict_proba(self, X):
         """Class probabilities, in the order of ``classes_``.
@@ -183,7 +185,9 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return np.exp(self._log_proba(self._decision(X)))
+        return map_rows(self._decision(X),
+                        lambda outputs: np.exp(self._log_proba(outputs)),
+                        len(self.classes_))
 
     def _log_proba(self, outputs):
         if outputs.shape[1] == 1:

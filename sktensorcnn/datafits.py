@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._dask import block_sum, is_dask_array
 from .features import conv_pool_features, iter_feature_chunks
 from .geometry import ConvPoolGeometry
 from .losses import loss_and_gradient
@@ -203,6 +204,14 @@ def squared_datafit(
     n_features, n_out = geometry.n_features, int(np.prod(y.shape[1:]))
     if use_gram is None:
         use_gram = n_features <= n and n_features * n_out <= GRAM_MAX_FEATURES
+    if is_dask_array(X):  # a Dask array's statistics are the reduced Gram ones
+        if n_features * n_out > GRAM_MAX_FEATURES:
+            raise ValueError(
+                f"A fit on a Dask array reduces the sufficient statistics of the "
+                f"{n_features} conv-pool features (times {n_out} targets), at most "
+                f"{GRAM_MAX_FEATURES}; use larger pool_size or stride, or a "
+                "nonlinear activation (fitted by sums of gradients).")
+        use_gram = True
     z_mean, y_mean = _means(X, y, geometry, s, fit_intercept)
     if y.ndim == 1:
         y_mean = float(y_mean)
@@ -293,13 +302,16 @@ def _means(X, Y, geometry, s, fit_intercept):
     linear in ``X``) and of the targets; zeros without intercept."""
     if not fit_intercept:
         return np.zeros(geometry.n_features), np.zeros(Y.shape[1:])
-    x_mean = np.tensordot(s, X, axes=1)[None].astype(X.dtype)
+    x_mean = np.asarray(np.tensordot(s, X, axes=1))[None].astype(X.dtype)
     z_mean = conv_pool_features(x_mean, geometry).reshape(-1).astype(np.float64)
     return z_mean, s @ Y
 
 
 def _centered_gram(X, Yc, geometry, s, z_mean):
-    """``Zc^T S Zc`` and ``Zc^T S Yc`` (``Yc`` ``(n, n_out)``) in one chunked pass."""
+    """``Zc^T S Zc`` and ``Zc^T S Yc`` (``Yc`` ``(n, n_out)``) in one chunked pass
+    (for a Dask array, one pass over its blocks where they are)."""
+    if is_dask_array(X):
+        return block_sum(X, _block_gram, (Yc, s), (geometry, z_mean))
     n_features = geometry.n_features
     gram = np.zeros((n_features, n_features))
     zy = np.zeros((n_features, Yc.shape[1]))
@@ -309,6 +321,10 @@ def _centered_gram(X, Yc, geometry, s, z_mean):
         gram += SZ.T @ Zc
         zy += SZ.T @ Yc[rows]
     return gram, zy
+
+
+def _block_gram(X, Yc, s, geometry, z_mean):
+    return _centered_gram(X, Yc, geometry, s, z_mean)
 
 
 def ridge_statistics(X, Y, geometry, sample_weight=None, fit_intercept=True):
@@ -336,7 +352,8 @@ class FeatureLoss:
         self.X, self.y, self.geometry = X, np.asarray(y, np.float64), geometry
         self.weights = _normalized_weights(sample_weight, X.shape[0])
         self.loss, self.n_out = loss, n_out
-        in_memory = X.shape[0] * geometry.n_features * X.itemsize <= max_bytes
+        in_memory = (X.shape[0] * geometry.n_features * X.itemsize <= max_bytes
+                     and not is_dask_array(X))
         self.features = (conv_pool_features(X, geometry).reshape(X.shape[0], -1)
                          if in_memory else None)
 
@@ -349,14 +366,29 @@ class FeatureLoss:
 
     def value_and_gradient(self, w, b):
         Wm = w.reshape(-1, self.n_out)
+        if is_dask_array(self.X):  # the features of each block, where it is
+            value, grad_W, grad_b = block_sum(
+                self.X, _block_feature_terms, (self.y, self.weights),
+                (self.geometry, Wm, b, self.loss))
+            return value, grad_W.ravel(), grad_b
         value = 0.0
         grad_W = np.zeros(Wm.shape)
         grad_b = np.zeros(self.n_out)
         for rows, Z in self._chunks():
-            F = Z @ Wm.astype(Z.dtype) + b
-            losses, G = loss_and_gradient(self.loss, F, self.y[rows])
-            G *= self.weights[rows, None]
-            value += float(self.weights[rows] @ losses)
-            grad_W += Z.T @ G.astype(Z.dtype)
-            grad_b += G.sum(axis=0)
+            part = _feature_terms(Z, self.y[rows], self.weights[rows], Wm, b,
+                                  self.loss)
+            value, grad_W, grad_b = value + part[0], grad_W + part[1], grad_b + part[2]
         return value, grad_W.ravel(), grad_b
+
+
+def _feature_terms(Z, y, weights, Wm, b, loss):
+    """One chunk's weighted loss and its gradients in ``W`` and ``b``."""
+    F = Z @ Wm.astype(Z.dtype) + b
+    losses, G = loss_and_gradient(loss, F, y)
+    G *= weights[:, None]
+    return float(weights @ losses), Z.T @ G.astype(Z.dtype), G.sum(axis=0)
+
+
+def _block_feature_terms(X, y, weights, geometry, Wm, b, loss):
+    Z = conv_pool_features(X, geometry).reshape(X.shape[0], -1)
+    return _feature_terms(Z, y, weights, Wm, b, loss)

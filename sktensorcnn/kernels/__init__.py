@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._dask import DaskSamples, is_dask_array
 from ..geometry import ConvPoolGeometry
 
 # _cache first: it installs the cache locators before any kernel is declared
@@ -81,14 +82,18 @@ def stage_samples(X, geometry: ConvPoolGeometry, y=None, sample_weight=None,
     on the current device: pass the result as ``X`` to :func:`network_loss_grad`
     / :func:`network_forward` / :func:`factorized_network_loss_grad`
     (``.take(rows)`` for a mini-batch; the weights of the rows evaluated are
-    normalized to sum to 1 unless ``normalize=False``)."""
+    normalized to sum to 1 unless ``normalize=False``).  Samples in a Dask
+    array stay where their blocks are (:class:`~sktensorcnn._dask.DaskSamples`:
+    each evaluation is a sum over the blocks, computed by the CPU kernels)."""
+    if is_dask_array(X):
+        return DaskSamples(X, geometry, y, sample_weight, normalize)
     return BACKENDS[current_device()].stage(X, geometry, y, sample_weight, normalize)
 
 
 def _staged(X, geometry, y=None, weights=None):
     """``X`` itself when already staged, else staged on the current device with
     ``y`` and ``weights`` taken as they are."""
-    if isinstance(X, np.ndarray):
+    if isinstance(X, np.ndarray) or is_dask_array(X):
         return stage_samples(X, geometry, y, weights, normalize=False)
     return X
 

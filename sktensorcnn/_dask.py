@@ -1,0 +1,227 @@
+"""Samples in a Dask array: fits and predictions on data that need not fit in
+memory, on one machine or a cluster (``pip install "sktensorcnn[dask]"``).
+
+A ``dask.array`` ``X`` chunked along the samples is never gathered.  What a fit
+needs from it is sums over samples: the sufficient statistics of the squared
+loss (``Z^T S Z``, ``Z^T S y``), the loss of the network and its gradients, the
+scales of the inputs.  Each is computed block by block where the blocks live
+(Dask's workers under a ``distributed.Client``, threads otherwise) by the same
+numba kernels as in memory, and summed by a tree reduction; the parameters
+travel once per evaluation.  The rest of a fit (solvers, starts on a bounded
+subsample, mini-batches of the epoch solvers) runs in the calling process, as
+in memory, so the fitted estimator equals the in-memory fit up to the
+summation order.  Predictions on a Dask array are a lazy Dask array.
+
+Each block task runs numba and BLAS on one thread: Dask runs one task per
+worker thread, so a cluster sized to the cores is not oversubscribed.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["is_dask_array", "validate_samples", "block_sum", "gather_rows",
+           "sample_sums", "map_samples", "map_rows", "DaskSamples"]
+
+
+def is_dask_array(X) -> bool:
+    """Whether ``X`` is a ``dask.array.Array`` (without importing Dask)."""
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(X, module.Array)
+
+
+def validate_samples(X, *, input_name: str = "X"):
+    """A Dask array of float32 / float64 samples chunked along axis 0 only
+    (other axes rechunked to one chunk, unknown chunk sizes computed), checked
+    finite in one pass over the blocks."""
+    import dask.array as da
+
+    if X.ndim < 2:
+        raise ValueError(
+            f"X must have shape (n_samples, d_1, ..., d_N); got {X.ndim}-d input.")
+    if X.dtype not in (np.float32, np.float64):
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise ValueError(f"{input_name} must be numeric; got dtype {X.dtype}.")
+        X = X.astype(np.float64)
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    if X.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}).")
+    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    if not bool(da.isfinite(X).all().compute()):
+        raise ValueError(f"Input {input_name} contains NaN or infinity.")
+    return X
+
+
+def _row_slices(X) -> list[slice]:
+    bounds = np.cumsum((0, *X.chunks[0]))
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _add(a, b):
+    """Sum of two partial results: numbers, arrays, or tuples / lists of them."""
+    if isinstance(a, (tuple, list)):
+        return type(a)(_add(x, y) for x, y in zip(a, b))
+    return a + b
+
+
+def _on_block(fn, block, rows, shared):
+    """``fn(block, *rows, *shared)`` on one thread for numba and BLAS (one Dask
+    task per worker thread), on the CPU."""
+    from . import kernels
+
+    with kernels.limit_threads(1), kernels.single_threaded_blas(), \
+            kernels.on_device("cpu"):
+        return fn(np.asarray(block), *rows, *shared)
+
+
+def block_sum(X, fn: Callable, per_row=(), shared=()):
+    """``sum_b fn(X_b, *[a[rows_b] for a in per_row], *shared)`` over the
+    sample blocks ``X_b`` of the Dask array ``X``, computed where the blocks
+    are and summed by a tree reduction (``fn`` returns a number, an array, or a
+    tuple of them)."""
+    import dask
+
+    shared_key = dask.delayed(tuple(shared), pure=True)  # sent once, not per task
+    parts = [dask.delayed(_on_block, pure=True)(
+        fn, block, [np.asarray(a)[rows] for a in per_row], shared_key)
+        for block, rows in zip(X.to_delayed().ravel(), _row_slices(X))]
+    while len(parts) > 1:
+        parts = [dask.delayed(_add, pure=True)(*parts[i:i + 2])
+                 if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return dask.compute(parts[0])[0]
+
+
+def sample_sums(X, power: int) -> np.ndarray:
+    """``sum_j X[i, j] ** power`` per sample ``i`` (float64) of a Dask array,
+    computed block by block: ``n`` numbers come back."""
+    axes = tuple(range(1, X.ndim))
+    return np.asarray((X.astype(np.float64) ** power).sum(axis=axes).compute())
+
+
+def gather_rows(X, rows) -> np.ndarray:
+    """``X[rows]`` in memory (a bounded subsample of a Dask array)."""
+    if is_dask_array(X):
+        return np.asarray(X[np.asarray(rows)].compute())
+    return X[rows]
+
+
+def map_samples(X, fn: Callable, n_columns: int, dtype=np.float64):
+    """``fn`` applied to each sample block of a Dask array (as
+    :func:`block_sum`'s tasks run), lazily: a Dask array ``(n, n_columns)``
+    chunked as ``X`` along the samples."""
+    task = functools.partial(_on_block, fn, rows=(), shared=())
+    if X.ndim == 2:
+        return X.map_blocks(task, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))
+    return X.map_blocks(task, dtype=dtype, drop_axis=list(range(2, X.ndim)),
+                        chunks=(X.chunks[0], (n_columns,)))
+
+
+def map_rows(outputs, fn: Callable, n_columns: int | None = None, dtype=np.float64):
+    """``fn`` on the rows of outputs ``(n, n_out)``: directly for a NumPy
+    array, block by block (lazily) for a Dask one; ``n_columns`` of the result
+    (``None``: one value per row)."""
+    if not is_dask_array(outputs):
+        return fn(outputs)
+    if n_columns is None:
+        return outputs.map_blocks(fn, dtype=dtype, drop_axis=1)
+    return outputs.map_blocks(fn, dtype=dtype,
+                              chunks=(outputs.chunks[0], (n_columns,)))
+
+
+def _host_method(name: str):
+    def run(block, y, weights, geometry, *args):
+        from .kernels import HostSamples
+
+        return getattr(HostSamples(block, geometry, y, weights, normalize=False),
+                       name)(*args)
+    run.__name__ = f"host_{name}"
+    return run
+
+
+_FORWARD = _host_method("forward")
+_LOSS_GRAD = _host_method("loss_grad")
+_FACTORIZED_LOSS_GRAD = _host_method("factorized_loss_grad")
+
+
+class DaskSamples:
+    """Samples of a Dask array staged for a fit's evaluations: the protocol of
+    :class:`~sktensorcnn.kernels.HostSamples`, each evaluation a
+    :func:`block_sum` over the blocks (persisted on the cluster when a
+    ``distributed.Client`` is active, so that the inputs are read once).
+
+    Parameters
+    ----------
+    X : dask.array.Array
+    geometry : ConvPoolGeometry
+    y : ndarray of shape (n,) or (n, n_targets), optional
+    sample_weight : ndarray of shape (n,), optional
+    normalize : bool, default=True
+        Normalize the weights of the rows of each evaluation to sum to one.
+    """
+
+    def __init__(self, X, geometry, y=None, sample_weight=None,
+                 normalize: bool = True):
+        from .losses import target_rows
+
+        n = X.shape[0]
+        self.X = _persisted(X)
+        self.geometry = geometry
+        self.y = np.zeros((n, 1)) if y is None else target_rows(y)
+        self._weights = (np.ones(n) if sample_weight is None
+                         else np.asarray(sample_weight, np.float64))
+        self.normalize = normalize
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def weights(self) -> np.ndarray:
+        total = float(self._weights.sum())
+        if self.normalize and total > 0:
+            return self._weights / total
+        return self._weights
+
+    def take(self, rows):
+        """The mini-batch ``rows``, gathered into memory."""
+        from .kernels import HostSamples
+
+        rows = np.asarray(rows, dtype=np.int64)
+        view = HostSamples(gather_rows(self.X, rows), self.geometry, self.y[rows],
+                           self._weights[rows], self.normalize)
+        return view
+
+    def forward(self, kernels, Bt, intercept, code):
+        import dask
+
+        parts = [dask.delayed(_on_block, pure=True)(
+            _FORWARD, block, [self.y[rows], self._weights[rows]],
+            (self.geometry, kernels, Bt, intercept, code))
+            for block, rows in zip(self.X.to_delayed().ravel(), _row_slices(self.X))]
+        return np.concatenate(dask.compute(*parts), axis=0)
+
+    def loss_grad(self, kernels, Bt, intercept, code, loss_code):
+        return block_sum(self.X, _LOSS_GRAD, (self.y, self.weights),
+                         (self.geometry, kernels, Bt, intercept, code, loss_code))
+
+    def factorized_loss_grad(self, params, Bt, intercept, code, loss_code, kind):
+        loss, grads, D, db = block_sum(
+            self.X, _FACTORIZED_LOSS_GRAD, (self.y, self.weights),
+            (self.geometry, list(params), Bt, intercept, code, loss_code, kind))
+        return loss, list(grads), D, db
+
+
+def _persisted(X):
+    """``X`` persisted on the cluster when a ``distributed.Client`` is active
+    (its workers spill to disk past their memory limit), else as it is."""
+    try:
+        from distributed import default_client
+        default_client()
+    except (ImportError, ValueError):
+        return X
+    return X.persist()
