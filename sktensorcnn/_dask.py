@@ -51,7 +51,8 @@ def validate_samples(X, *, input_name: str = "X"):
         X = X.compute_chunk_sizes()
     if X.shape[0] == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}).")
-    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    blocks = tuple(size for size in X.chunks[0] if size > 0)  # no empty blocks
+    X = X.rechunk({0: blocks, **{axis: -1 for axis in range(1, X.ndim)}})
     if not bool(da.isfinite(X).all().compute()):
         raise ValueError(f"Input {input_name} contains NaN or infinity.")
     return X

@@ -30,9 +30,11 @@ pass.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from ._dask import block_sum, is_dask_array
+from ._dask import block_sum, is_dask_array, map_samples
 from .features import conv_pool_features, iter_feature_chunks
 from .geometry import ConvPoolGeometry
 from .losses import loss_and_gradient
@@ -44,6 +46,10 @@ __all__ = [
 
 #: Largest ``L * P`` for which the Gram matrix is used (128 MiB in float64).
 GRAM_MAX_FEATURES = 4096
+#: Most feature entries ``n * L * P`` a squared-loss fit on a Dask array
+#: gathers when the Gram matrix is not used (few samples, many features):
+#: 1 GiB in float64.
+DASK_MAX_FEATURES = 2**27
 
 
 class _Squared:
@@ -204,14 +210,13 @@ def squared_datafit(
     n_features, n_out = geometry.n_features, int(np.prod(y.shape[1:]))
     if use_gram is None:
         use_gram = n_features <= n and n_features * n_out <= GRAM_MAX_FEATURES
-    if is_dask_array(X):  # a Dask array's statistics are the reduced Gram ones
-        if n_features * n_out > GRAM_MAX_FEATURES:
-            raise ValueError(
-                f"A fit on a Dask array reduces the sufficient statistics of the "
-                f"{n_features} conv-pool features (times {n_out} targets), at most "
-                f"{GRAM_MAX_FEATURES}; use larger pool_size or stride, or a "
-                "nonlinear activation (fitted by sums of gradients).")
-        use_gram = True
+    if is_dask_array(X) and not use_gram and n * n_features > DASK_MAX_FEATURES:
+        raise ValueError(
+            f"A fit on a Dask array with {n_features} conv-pool features (times "
+            f"{n_out} targets, more than {GRAM_MAX_FEATURES} or than the {n} "
+            f"samples) gathers the {n} x {n_features} features, more than "
+            f"{DASK_MAX_FEATURES}; use a larger pool_size or stride, or a "
+            "nonlinear activation (fitted by sums of gradients over the blocks).")
     z_mean, y_mean = _means(X, y, geometry, s, fit_intercept)
     if y.ndim == 1:
         y_mean = float(y_mean)
@@ -221,9 +226,22 @@ def squared_datafit(
     if use_gram:
         gram, zy = _centered_gram(X, yc.reshape(n, -1), geometry, s, z_mean)
         return GramSquared(gram, zy[:, 0] if y.ndim == 1 else zy, **stats)
-    Z = conv_pool_features(X, geometry).reshape(n, -1)
+    Z = _in_memory_features(X, geometry)
     Z -= z_mean.astype(Z.dtype)
     return FeatureSquared(Z, yc, s, **stats)
+
+
+def _in_memory_features(X, geometry) -> np.ndarray:
+    """The features ``(n, L P)`` in memory (computed block by block from a
+    Dask array)."""
+    if is_dask_array(X):
+        return map_samples(X, functools.partial(_flat_features, geometry=geometry),
+                           geometry.n_features, dtype=X.dtype).compute()
+    return _flat_features(X, geometry)
+
+
+def _flat_features(X, geometry) -> np.ndarray:
+    return conv_pool_features(X, geometry).reshape(X.shape[0], -1)
 
 
 #: Largest side of the eigendecomposition behind :func:`gcv_alpha`.

@@ -12,6 +12,7 @@ fresh install; the per-call cost of the pool is tens of microseconds.
 import contextlib
 import functools
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -178,15 +179,29 @@ def single_threaded_blas():
 
 def resolve_n_jobs(n_jobs) -> int:
     """Threads for ``n_jobs`` (joblib's convention): ``None`` numba's current
-    count, ``-1`` all of numba's threads (``NUMBA_NUM_THREADS``), ``-2`` all but
-    one, a positive number at most that many."""
+    count (one inside a Dask worker's task: Dask runs a task per worker thread,
+    as under ``joblib.parallel_backend('dask')``), ``-1`` all of numba's threads
+    (``NUMBA_NUM_THREADS``), ``-2`` all but one, a positive number at most that
+    many."""
     available = numba.config.NUMBA_NUM_THREADS
     if n_jobs is None:
-        return numba.get_num_threads()
+        return 1 if _in_dask_worker() else numba.get_num_threads()
     if n_jobs == 0:
         raise ValueError("n_jobs=0 has no meaning; use None, -1 or a positive int.")
     n = n_jobs if n_jobs > 0 else available + 1 + n_jobs
     return max(1, min(n, available))
+
+
+def _in_dask_worker() -> bool:
+    """Whether this thread runs a task of a ``distributed`` worker."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -1,0 +1,288 @@
+"""Fits and predictions on Dask arrays, with Dask's default scheduler and on a
+``distributed.LocalCluster`` (2 worker processes, 1 thread each).
+
+The in-memory fit is the reference: every evaluation on a Dask array is a sum
+over its blocks of the in-memory kernels, so the evaluations agree to
+rounding; the linear squared-loss fits (sufficient statistics, then the same
+solvers) agree to 1e-10; fits by an iterative solver agree to the solver's
+tolerance.
+"""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+
+from sktensorcnn import (
+    CNNClassifier,
+    CNNRegressor,
+    CPCNNClassifier,
+    CPCNNRegressor,
+    TuckerCNNClassifier,
+    TuckerCNNRegressor,
+    kernels,
+)
+from sktensorcnn.activations import activation_code
+from sktensorcnn.geometry import ConvPoolGeometry
+from sktensorcnn.losses import loss_code
+from sktensorcnn.network import _spread
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+COMMON = dict(kernel_size=3, pool_size=2, random_state=0)
+
+
+def _data(n=150, seed=0, shape=(8, 8)):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, *shape))
+    y = X[:, 2:5, 2:5].sum(axis=(1, 2)) + 0.1 * rng.standard_normal(n) + 3.0
+    return X, y
+
+
+def _fit(est, X, y, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, **kwargs)
+
+
+def _lazy(X, chunks=(40, 50, 60)):
+    """A Dask array of ``X`` in irregular sample blocks (and a second axis
+    chunked too, which the estimators rechunk)."""
+    sizes = [*chunks, len(X) - sum(chunks)]  # the last one may be empty
+    return da.from_array(X, chunks=(tuple(sizes), 3, *X.shape[2:]))
+
+
+@pytest.mark.parametrize("activation, loss, n_out", [
+    ("relu", "squared", 1), ("tanh", "huber", 2), ("softplus", "multinomial", 3)])
+@pytest.mark.parametrize("factorized", [False, True])
+def test_evaluations_are_the_in_memory_ones(activation, loss, n_out, factorized):
+    rng = np.random.default_rng(1)
+    geometry = ConvPoolGeometry.from_params((9, 8), n_channels=2, kernel_size=3,
+                                            pool_size=2)
+    X = rng.standard_normal((130, *geometry.input_shape))
+    y = (rng.integers(0, n_out, 130).astype(float) if loss == "multinomial"
+         else rng.standard_normal((130, n_out)))
+    w = rng.uniform(0.5, 1.5, 130)
+    K = 3
+    Bt = _spread(rng.standard_normal((n_out, K, *geometry.pooled_shape)), geometry)
+    b = rng.standard_normal(n_out)
+    lazy = da.from_array(X, chunks=(37, 2, 9, 8))
+    host = kernels.stage_samples(X, geometry, y, w)
+    staged = kernels.stage_samples(lazy, geometry, y, w)
+    code, lcode = activation_code(activation), loss_code(loss)
+    if factorized:
+        params = [rng.standard_normal(s) for s in [(3, 2), (3, 2), (2, 2), (K, 2),
+                                                   (2, 2, 2, 2)]]
+        expected = host.factorized_loss_grad(params, Bt, b, code, lcode, "tucker")
+        got = staged.factorized_loss_grad(params, Bt, b, code, lcode, "tucker")
+        expected = [expected[0], *expected[1], *expected[2:]]
+        got = [got[0], *got[1], *got[2:]]
+    else:
+        A = rng.standard_normal((K, *geometry.kernel_shape))
+        expected = host.loss_grad(A, Bt, b, code, lcode)
+        got = staged.loss_grad(A, Bt, b, code, lcode)
+        np.testing.assert_allclose(staged.forward(A, Bt, b, code),
+                                   host.forward(A, Bt, b, code), rtol=1e-12)
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-11, atol=1e-13)
+    rows = np.array([5, 77, 3, 129])  # a mini-batch gathers its rows
+    A = rng.standard_normal((K, *geometry.kernel_shape))
+    for e, g in zip(host.take(rows).loss_grad(A, Bt, b, code, lcode),
+                    staged.take(rows).loss_grad(A, Bt, b, code, lcode)):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("est", [
+    CNNRegressor(2, **COMMON),
+    TuckerCNNRegressor((2, 2, 2), **COMMON),
+    CPCNNRegressor(rank=2, **COMMON),
+    CNNRegressor(2, solver="lbfgs", **COMMON),
+], ids=lambda est: f"{type(est).__name__}-{est.solver}")
+@pytest.mark.parametrize("n_targets", [1, 2])
+def test_linear_squared_fits_equal_the_in_memory_fit(est, n_targets):
+    X, y = _data()
+    if n_targets == 2:
+        y = np.column_stack([y, -y + np.sin(X[:, 0, 0])])
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    expected = _fit(est, X, y, sample_weight=w).predict(X)
+    alpha = est.alpha_
+    lazy = _lazy(X)
+    prediction = _fit(est, lazy, y, sample_weight=w).predict(lazy)
+    assert isinstance(prediction, da.Array)  # lazy, block by block
+    np.testing.assert_allclose(prediction.compute(), expected, rtol=1e-10, atol=1e-10)
+    assert est.alpha_ == pytest.approx(alpha, rel=1e-10)
+
+
+@pytest.mark.parametrize("est", [
+    CNNRegressor(2, activation="tanh", loss="huber", tol=1e-12, max_iter=2000,
+                 **COMMON),
+    TuckerCNNRegressor((2, 2, 2), activation="tanh", tol=1e-12, max_iter=2000,
+                       **COMMON),
+    CPCNNClassifier(rank=2, activation="tanh", tol=1e-12, max_iter=2000, **COMMON),
+    CNNClassifier(2, tol=1e-12, max_iter=2000, **COMMON),
+    TuckerCNNRegressor((2, 2, 2), solver="pgd", tol=1e-12, max_iter=2000, **COMMON),
+], ids=lambda est: f"{type(est).__name__}-{est.activation}-{est.solver}")
+def test_iterative_fits_reach_the_in_memory_optimum(est):
+    X, y = _data()
+    target = np.digitize(y, np.quantile(y, [0.3, 0.6])) if hasattr(
+        est, "predict_proba") else y
+    expected = _fit(est, X, target)
+    loss, scores = expected.loss_curve_[-1], _outputs(expected, X)
+    lazy = _lazy(X)
+    _fit(est, lazy, target)
+    assert est.loss_curve_[-1] == pytest.approx(loss, rel=1e-6, abs=1e-9)
+    got = _outputs(est, lazy)
+    assert isinstance(got, da.Array)
+    np.testing.assert_allclose(got.compute(), scores, atol=1e-4)
+    if hasattr(est, "predict_proba"):
+        np.testing.assert_array_equal(est.predict(lazy).compute(), est.predict(X))
+        np.testing.assert_allclose(est.predict_proba(lazy).compute(),
+                                   est.predict_proba(X), rtol=1e-12)
+
+
+def _outputs(est, X):
+    return est.decision_function(X) if hasattr(est, "predict_proba") else est.predict(X)
+
+
+def test_epoch_solvers_and_partial_fit_on_a_dask_array():
+    """Mini-batches gathered from the blocks: the same batches as in memory,
+    so the same epochs to rounding."""
+    X, y = _data()
+    est = CNNRegressor(2, activation="relu", solver="adam", max_iter=3, **COMMON)
+    expected = _fit(est, X, y).predict(X)
+    lazy = _lazy(X)
+    np.testing.assert_allclose(_fit(est, lazy, y).predict(lazy).compute(), expected,
+                               rtol=1e-8, atol=1e-8)
+    est = CNNRegressor(2, activation="relu", **COMMON)
+    est.partial_fit(X, y)
+    est.partial_fit(X, y)
+    other = CNNRegressor(2, activation="relu", **COMMON)
+    other.partial_fit(lazy, y)
+    other.partial_fit(lazy, y)
+    np.testing.assert_allclose(other.predict(X), est.predict(X), rtol=1e-8, atol=1e-8)
+
+
+def test_channels_last_and_flattened_samples():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((90, 7, 6, 3))  # channels last
+    y = X[:, 1:4, 1:4, 0].sum(axis=(1, 2))
+    est = TuckerCNNRegressor((2, 2, 2, 2), channel_axis=-1, **COMMON)
+    expected = _fit(est, X, y).predict(X)
+    lazy = da.from_array(X, chunks=(25, 7, 6, 3))
+    np.testing.assert_allclose(_fit(est, lazy, y).predict(lazy).compute(), expected,
+                               rtol=1e-10, atol=1e-10)
+    flat = X[..., 0].reshape(90, -1)
+    est = CNNRegressor(2, sample_shape=(7, 6), **COMMON)
+    expected = _fit(est, flat, y).predict(flat)
+    lazy = da.from_array(flat, chunks=(30, 42))
+    np.testing.assert_allclose(_fit(est, lazy, y).predict(lazy).compute(), expected,
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_bad_dask_input_gets_clear_errors():
+    X, y = _data(n=40)
+    X[3, 1, 1] = np.nan
+    est = CNNRegressor(**COMMON)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        est.fit(da.from_array(X, chunks=10), y)
+    X, y = _data(n=40)
+    with pytest.raises(ValueError, match="got 1-d"):
+        est.fit(da.from_array(X[:, 0, 0], chunks=10), y)
+    with pytest.raises(ValueError, match="numeric"):
+        est.fit(da.from_array(X.astype(str), chunks=10), y)
+    est.fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(da.from_array(X[:, :6, :6], chunks=10))
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        # the cluster's own start-up notes (ports, temporary directories)
+        warnings.simplefilter("ignore", UserWarning)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def test_fits_on_a_local_cluster(client):
+    X, y = _data(n=200)
+    lazy = _lazy(X, chunks=(50, 50, 50))
+    linear = TuckerCNNRegressor((2, 2, 2), **COMMON)
+    expected = _fit(linear, X, y).predict(X)
+    np.testing.assert_allclose(_fit(linear, lazy, y).predict(lazy).compute(),
+                               expected, rtol=1e-10, atol=1e-10)
+    network = CNNRegressor(2, activation="tanh", tol=1e-12, max_iter=2000, **COMMON)
+    loss = _fit(network, X, y).loss_curve_[-1]
+    _fit(network, lazy, y)
+    assert network.loss_curve_[-1] == pytest.approx(loss, rel=1e-7)
+    # the blocks were reduced on the workers: both took part
+    assert all(n > 0 for n in client.run(_tasks_done).values())
+
+
+def _tasks_done(dask_worker):
+    return len(dask_worker.state.log)
+
+
+def test_grid_search_under_the_dask_joblib_backend(client):
+    """GridSearchCV's fits run in the workers' tasks, numba on one thread each
+    (Dask runs a task per worker thread)."""
+    import joblib
+
+    X, y = _data(n=120)
+    grid = GridSearchCV(CNNRegressor(activation="relu", **COMMON),
+                        {"n_kernels": [1, 3]}, cv=3, n_jobs=-1)
+    with joblib.parallel_backend("dask"):
+        _fit(grid, X, y)
+    assert grid.best_params_ == {"n_kernels": 3}
+    assert client.submit(_numba_threads_in_a_task, pure=False).result() == 1
+
+
+def _numba_threads_in_a_task():
+    import numba
+
+    from sktensorcnn import kernels
+
+    with kernels.limit_threads(None):  # what a fit in a task runs on
+        return numba.get_num_threads()
+
+
+def test_a_worker_killed_during_a_fit(client):
+    """A worker process dies in the middle of a fit: Dask recomputes its blocks
+    elsewhere (their graph holds the data) and the fit ends as it would have,
+    or the fit raises; never a silently different model."""
+    import os
+    import time
+
+    X, y = _data(n=200)
+    est = CNNRegressor(2, activation="tanh", tol=1e-12, max_iter=300, **COMMON)
+    loss = _fit(est, X, y).loss_curve_[-1]
+    pids = client.run(os.getpid)
+    victim = sorted(pids)[0]
+    killed = []
+
+    def kill():
+        time.sleep(0.5)
+        killed.append(time.perf_counter())
+        try:
+            client.run(os._exit, 1, workers=[victim])
+        except Exception:  # the worker never answers: it is gone
+            pass
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    try:
+        _fit(est, _lazy(X, chunks=(50, 50, 50)), y)
+        ended = time.perf_counter()
+    except distributed.KilledWorker:
+        return
+    finally:
+        killer.join()
+    assert killed[0] < ended, "the fit ended before the worker was killed"
+    assert est.loss_curve_[-1] == pytest.approx(loss, rel=1e-6)
+    assert pids[victim] not in client.run(os.getpid).values()  # it did die
