@@ -39,6 +39,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
+from ._dask import is_dask_array
 from .features import conv_pool_features
 from .kernel_structures import CPKernels, DenseKernels, TuckerKernels
 
@@ -233,12 +234,15 @@ class RankPathCV(MetaEstimatorMixin, BaseEstimator):
                 "Sparse data was passed for X, but dense data is required. Use "
                 "'.toarray()' to convert to a dense numpy array."
             )
-        X = np.asarray(X)
+        lazy = is_dask_array(X)  # a Dask array stays where its blocks are
+        X = X if lazy else np.asarray(X)
         y = np.asarray(y)
         self.param_name_ = name
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         scorer = check_scoring(self.estimator, scoring=self.scoring)
-        splits = list(cv.split(X.reshape(len(X), -1), y))
+        # the splitters read the samples' count (and y), not their values
+        splits = list(cv.split(np.zeros((len(y), 1)) if lazy
+                               else X.reshape(len(X), -1), y))
         scores = np.empty((len(self.path), len(splits)))
         for f, (train, test) in enumerate(splits):
             w = None if sample_weight is None else np.asarray(sample_weight)[train]
