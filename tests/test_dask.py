@@ -124,6 +124,7 @@ def test_linear_squared_fits_equal_the_in_memory_fit(est, n_targets):
                        **COMMON),
     CPCNNClassifier(rank=2, activation="tanh", tol=1e-12, max_iter=2000, **COMMON),
     CNNClassifier(2, tol=1e-12, max_iter=2000, **COMMON),
+    TuckerCNNClassifier((2, 2, 2), tol=1e-12, max_iter=2000, **COMMON),
     TuckerCNNRegressor((2, 2, 2), solver="pgd", tol=1e-12, max_iter=2000, **COMMON),
 ], ids=lambda est: f"{type(est).__name__}-{est.activation}-{est.solver}")
 def test_iterative_fits_reach_the_in_memory_optimum(est):
