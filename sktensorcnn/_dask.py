@@ -106,10 +106,16 @@ def sample_sums(X, power: int) -> np.ndarray:
 
 
 def gather_rows(X, rows) -> np.ndarray:
-    """``X[rows]`` in memory (a bounded subsample of a Dask array)."""
-    if is_dask_array(X):
-        return np.asarray(X[np.asarray(rows)].compute())
-    return X[rows]
+    """``X[rows]`` in memory (a bounded subsample of a Dask array, read in the
+    blocks' order)."""
+    if not is_dask_array(X):
+        return X[rows]
+    rows = np.asarray(rows)
+    order = np.argsort(rows, kind="stable")
+    gathered = np.asarray(X[rows[order]].compute())
+    out = np.empty_like(gathered)
+    out[order] = gathered
+    return out
 
 
 def map_samples(X, fn: Callable, n_columns: int, dtype=np.float64):
