@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = ["is_dask_array", "validate_samples", "block_sum", "gather_rows",
-           "sample_sums", "map_samples", "map_rows", "DaskSamples"]
+           "sample_sums", "weighted_sum", "map_samples", "map_rows", "DaskSamples"]
 
 
 def is_dask_array(X) -> bool:
@@ -99,10 +99,32 @@ def block_sum(X, fn: Callable, per_row=(), shared=()):
 
 
 def sample_sums(X, power: int) -> np.ndarray:
-    """``sum_j X[i, j] ** power`` per sample ``i`` (float64) of a Dask array,
-    computed block by block: ``n`` numbers come back."""
-    axes = tuple(range(1, X.ndim))
-    return np.asarray((X.astype(np.float64) ** power).sum(axis=axes).compute())
+    """``sum_j X[i, j] ** power`` per sample ``i`` (``power`` 1 or 2, float64)
+    of a Dask array, computed block by block (by 1,024 samples within a block,
+    no float64 copy of a block): ``n`` numbers come back."""
+    return np.asarray(X.map_blocks(
+        functools.partial(_block_sample_sums, power=power), dtype=np.float64,
+        drop_axis=list(range(1, X.ndim)), chunks=(X.chunks[0],)).compute())
+
+
+def _block_sample_sums(block, power):
+    sums = np.empty(block.shape[0])
+    for start in range(0, block.shape[0], 1024):
+        part = np.asarray(block[start:start + 1024], dtype=np.float64)
+        part = part.reshape(part.shape[0], -1)
+        sums[start:start + 1024] = (part.sum(axis=1) if power == 1
+                                    else np.einsum("ij,ij->i", part, part))
+    return sums
+
+
+def weighted_sum(X, weights) -> np.ndarray:
+    """``sum_i weights[i] X[i]`` (one sample's shape, float64) of a Dask array,
+    block by block."""
+    return block_sum(X, _block_weighted_sum, (weights,))
+
+
+def _block_weighted_sum(block, weights):
+    return np.tensordot(weights, np.asarray(block, dtype=np.float64), axes=1)
 
 
 def gather_rows(X, rows) -> np.ndarray:

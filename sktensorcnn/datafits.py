@@ -34,7 +34,7 @@ import functools
 
 import numpy as np
 
-from ._dask import block_sum, is_dask_array, map_samples
+from ._dask import block_sum, is_dask_array, map_samples, weighted_sum
 from .features import conv_pool_features, iter_feature_chunks
 from .geometry import ConvPoolGeometry
 from .losses import loss_and_gradient
@@ -320,7 +320,8 @@ def _means(X, Y, geometry, s, fit_intercept):
     linear in ``X``) and of the targets; zeros without intercept."""
     if not fit_intercept:
         return np.zeros(geometry.n_features), np.zeros(Y.shape[1:])
-    x_mean = np.asarray(np.tensordot(s, X, axes=1))[None].astype(X.dtype)
+    x_mean = (weighted_sum(X, s) if is_dask_array(X)
+              else np.tensordot(s, X, axes=1))[None].astype(X.dtype)
     z_mean = conv_pool_features(x_mean, geometry).reshape(-1).astype(np.float64)
     return z_mean, s @ Y
 

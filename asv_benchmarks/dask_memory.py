@@ -1,0 +1,148 @@
+"""Peak memory of fits on data on disk: a NumPy memory map against a Dask array
+over the same file.
+
+Writes ``n`` samples of shape ``(8, 10, 10)`` (float32, the size of the
+paper's T1 samples: 1.28 GB for n = 400,000) from a Tucker teacher to a
+``.npy`` file, then fits in a fresh process each and reports the fit's peak
+anonymous memory (``RssAnon`` above its value before the fit, sampled every
+5 ms: the pages of the memory-mapped file are the kernel's page cache, not the
+process's), the process's peak resident memory (``ru_maxrss``, page cache
+included), the fit time and the training R^2:
+
+* ``memmap``: ``np.load(..., mmap_mode='r')`` given to ``fit`` as it is;
+* ``dask``: ``dask.array.from_array`` of the same memory map in blocks of
+  ``--block`` samples, Dask's threaded scheduler.
+
+The Dask fit's budget: the blocks in flight (one per scheduler thread) and the
+per-block partial statistics of the tree reduction, plus the fit's own
+statistics (``L P`` squared for the squared loss); never the samples as a
+whole.
+
+Usage::
+
+    python asv_benchmarks/dask_memory.py               # n = 400,000 (1.28 GB)
+    python asv_benchmarks/dask_memory.py --n 100000 --activation relu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_SHAPE = (8, 10, 10)
+
+
+def write_data(path: Path, n: int, seed: int = 0, block: int = 50_000) -> None:
+    """A Tucker teacher's samples and targets, written block by block."""
+    rng = np.random.default_rng(seed)
+    X = np.lib.format.open_memmap(path / "X.npy", mode="w+", dtype=np.float32,
+                                  shape=(n, *SAMPLE_SHAPE))
+    weight = np.einsum("i,j,k->ijk", *(rng.standard_normal(s) for s in SAMPLE_SHAPE))
+    y = np.empty(n)
+    for start in range(0, n, block):
+        part = rng.standard_normal((min(block, n - start), *SAMPLE_SHAPE))
+        X[start:start + len(part)] = part
+        y[start:start + len(part)] = (np.einsum("nijk,ijk->n", part, weight)
+                                      + 0.1 * rng.standard_normal(len(part)))
+    X.flush()
+    np.save(path / "y.npy", y)
+
+
+def _anonymous_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class PeakAnonymous:
+    """The largest ``RssAnon`` seen while in the ``with`` block."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak, self._done = _anonymous_mb(), threading.Event()
+
+        def watch():
+            while not self._done.wait(0.005):
+                self.peak = max(self.peak, _anonymous_mb())
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, _anonymous_mb())
+
+
+def fit_once(path: str, mode: str, activation: str, block: int) -> dict:
+    """One fit in this process; its peak memory and time."""
+    import warnings
+
+    from sktensorcnn import TuckerCNNRegressor
+
+    X = np.load(Path(path) / "X.npy", mmap_mode="r")
+    y = np.load(Path(path) / "y.npy")
+    if mode == "dask":
+        import dask.array as da
+
+        X = da.from_array(X, chunks=(block, *SAMPLE_SHAPE))
+    est = TuckerCNNRegressor((2, 2, 2, 2), kernel_size=3, pool_size=2,
+                             activation=activation, random_state=0,
+                             max_iter=5 if activation != "identity" else "auto")
+    before = _anonymous_mb()
+    start = time.perf_counter()
+    with warnings.catch_warnings(), PeakAnonymous() as peak:
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    seconds = time.perf_counter() - start
+    rows = slice(0, 20_000)
+    score = est.score(np.asarray(X[rows]), y[rows])
+    return dict(mode=mode, activation=activation, seconds=seconds,
+                anonymous_mb=peak.peak - before,
+                peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                r2_first_20k=float(score))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=400_000)
+    parser.add_argument("--block", type=int, default=20_000)
+    parser.add_argument("--activation", default="identity")
+    parser.add_argument("--child", nargs=2, metavar=("PATH", "MODE"))
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(fit_once(*args.child, args.activation, args.block)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        write_data(Path(tmp), args.n)
+        size_mb = args.n * int(np.prod(SAMPLE_SHAPE)) * 4 / 2**20
+        print(f"n = {args.n:,} samples of {SAMPLE_SHAPE} float32: {size_mb:,.0f} MB "
+              f"on disk; Dask blocks of {args.block:,} samples "
+              f"({args.block * int(np.prod(SAMPLE_SHAPE)) * 4 / 2**20:.0f} MB)")
+        print(f"{'input':<8} {'activation':<10} {'fit (s)':>8} "
+              f"{'fit anon. (MB)':>15} {'peak RSS (MB)':>14} {'R^2':>7}")
+        for mode in ("memmap", "dask"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", tmp, mode, "--activation",
+                 args.activation, "--block", str(args.block)],
+                check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            print(f"{r['mode']:<8} {r['activation']:<10} {r['seconds']:8.1f} "
+                  f"{r['anonymous_mb']:15.0f} {r['peak_mb']:14.0f} "
+                  f"{r['r2_first_20k']:7.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
