@@ -18,6 +18,7 @@ import time
 import traceback
 import warnings
 
+import dask.array as da
 import numba
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 HAZARDS = ["none", "nan", "inf", "huge", "tiny", "constant", "y_shape", "y_nan",
            "negative_weight", "zero_weights", "bad_param", "few_samples",
-           "huge_targets", "interrupt", "threads", "several_targets"]
+           "huge_targets", "interrupt", "threads", "several_targets", "dask"]
 
 N = 12
 
@@ -166,6 +167,8 @@ def test_hostile_inputs_give_clear_errors_or_sound_fits(data):
         X, y = X[:1], y[:1]
     elif hazard == "huge_targets" and task == "regression":
         y = y.astype(float) * 1e250
+    elif hazard == "dask":  # samples in a Dask array, in uneven blocks
+        X = da.from_array(X, chunks=(5, *X.shape[1:]))
 
     est = ESTIMATORS[kind, task](**params, **extra)
     before = _settings()
@@ -207,14 +210,15 @@ def test_hostile_inputs_give_clear_errors_or_sound_fits(data):
             est.predict(X)
         except NotFittedError:
             return
-    outputs = (est.decision_function(X) if task == "classification"
-               else est.predict(X))
+    outputs = np.asarray(est.decision_function(X) if task == "classification"
+                         else est.predict(X))
     assert np.all(np.isfinite(outputs)), (hazard, outputs)
-    if task == "regression" and hazard in ("none", "several_targets") and extra[
+    if task == "regression" and hazard in ("none", "several_targets", "dask") and extra[
             "solver"] in ("auto", "als", "lbfgs"):
         w = np.ones(len(y)) if sample_weight is None else sample_weight
         constant = (np.average(y, axis=0, weights=w) if extra["fit_intercept"]
                     else 0.0)
         trivial = np.sum(np.average((y - constant) ** 2, axis=0, weights=w))
-        mse = np.sum(np.average((est.predict(X) - y) ** 2, axis=0, weights=w))
+        mse = np.sum(np.average((np.asarray(est.predict(X)) - y) ** 2, axis=0,
+                                weights=w))
         assert mse <= trivial * 1.05 + 1e-9, (mse, trivial)
