@@ -13,6 +13,7 @@ scikit-learn's transformers want 2-d ``X``.  Here:
 
 from __future__ import annotations
 
+import functools
 from numbers import Integral
 
 import numpy as np
@@ -25,6 +26,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
+from ._dask import is_dask_array, map_samples, validate_samples
 from .features import conv_pool_features
 from .geometry import LAYER_PARAMETER_CONSTRAINTS, ConvPoolGeometry
 
@@ -64,8 +66,8 @@ class _TensorInput:
 
     def _validate_tensor(self, X, *, reset: bool) -> np.ndarray:
         _check_feature_names(self, X, reset=reset)
-        X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32],
-                        input_name="X")
+        X = validate_samples(X) if is_dask_array(X) else check_array(
+            X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
         if X.ndim < 2:
             raise ValueError(
                 f"X must have shape (n_samples, d_1, ..., d_N); got {X.ndim}-d input."
@@ -165,8 +167,9 @@ class TensorStandardScaler(OneToOneFeatureMixin, TransformerMixin, _TensorInput,
         axes = self._reduced_axes(X.ndim)
         wx = w.reshape(-1, *([1] * (X.ndim - 1)))
         total = np.broadcast_to(wx, X.shape).sum(axis=axes, keepdims=True)
-        mean = (wx * X).sum(axis=axes, keepdims=True) / total
-        var = (wx * (X - mean) ** 2).sum(axis=axes, keepdims=True) / total
+        # a Dask array: two reductions over its blocks, means first
+        mean = np.asarray((wx * X).sum(axis=axes, keepdims=True) / total)
+        var = np.asarray((wx * (X - mean) ** 2).sum(axis=axes, keepdims=True) / total)
         scale = np.sqrt(var)
         # constant features keep their scale (as StandardScaler): no division by 0
         scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1)] = 1
@@ -250,7 +253,9 @@ class ConvPoolFeatures(TransformerMixin, _TensorInput, BaseEstimator):
                 f"channel_axis={self.channel_axis} needs X of shape (n_samples, C, "
                 f"d_1, ...) or (n_samples, d_1, ..., C); got shape {X.shape}."
             )
-        return np.ascontiguousarray(np.moveaxis(X, self.channel_axis, 1))
+        X = np.moveaxis(X, self.channel_axis, 1)
+        return X.rechunk({0: X.chunks[0]}) if is_dask_array(X) else \
+            np.ascontiguousarray(X)
 
     def fit(self, X, y=None):
         """Validate the layer against the sample shape.
@@ -291,8 +296,11 @@ class ConvPoolFeatures(TransformerMixin, _TensorInput, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._channels_first(self._validate_tensor(X, reset=False))
-        return conv_pool_features(np.ascontiguousarray(X), self.geometry_).reshape(
-            X.shape[0], -1)
+        if is_dask_array(X):  # lazily, block by block
+            return map_samples(X, functools.partial(
+                _flat_features, geometry=self.geometry_), self.geometry_.n_features,
+                dtype=X.dtype)
+        return _flat_features(np.ascontiguousarray(X), self.geometry_)
 
     def get_feature_names_out(self, input_features=None):
         """``z<offset>_<cell>`` names: kernel offset (and channel), then pooled
@@ -311,3 +319,7 @@ class ConvPoolFeatures(TransformerMixin, _TensorInput, BaseEstimator):
             for index in np.ndindex(*g.feature_shape)
         ]
         return np.asarray(names, dtype=object)
+
+
+def _flat_features(X, geometry) -> np.ndarray:
+    return conv_pool_features(X, geometry).reshape(X.shape[0], -1)

@@ -309,3 +309,32 @@ def test_model_selection_takes_lazy_folds():
     np.testing.assert_allclose(got.cv_scores_[1], expected.cv_scores_[1], atol=2e-2)
     assert got.best_value_ == expected.best_value_
     assert isinstance(got.predict(lazy), da.Array)
+
+
+def test_transformers_and_a_pipeline_stay_lazy():
+    from sklearn.pipeline import make_pipeline
+
+    from sktensorcnn.preprocessing import ConvPoolFeatures, TensorStandardScaler
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((120, 3, 7, 6)) * np.array([1.0, 10.0, 100.0])[
+        None, :, None, None]
+    y = (X[:, 0, 2:5, 2:5].sum(axis=(1, 2)) > 0).astype(int)
+    w = rng.uniform(0.5, 2.0, len(y))
+    lazy = da.from_array(X, chunks=(35, 3, 7, 6))
+    scaler = TensorStandardScaler(channel_axis=1)
+    expected = scaler.fit(X, sample_weight=w).transform(X)
+    got = scaler.fit(lazy, sample_weight=w).transform(lazy)
+    assert isinstance(got, da.Array)
+    np.testing.assert_allclose(got.compute(), expected, rtol=1e-12, atol=1e-12)
+    features = ConvPoolFeatures(kernel_size=3, pool_size=2, channel_axis=1).fit(X)
+    Z = features.transform(lazy)
+    assert isinstance(Z, da.Array)
+    np.testing.assert_array_equal(Z.compute(), features.transform(X))
+    pipe = make_pipeline(TensorStandardScaler(channel_axis=1),
+                         CNNClassifier(2, channel_axis=1, tol=1e-12, max_iter=2000,
+                                       **COMMON))
+    expected = _fit(pipe, X, y).predict_proba(X)
+    proba = _fit(pipe, lazy, y).predict_proba(lazy)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), expected, atol=1e-5)
