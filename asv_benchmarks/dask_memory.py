@@ -11,7 +11,13 @@ included), the fit time and the training R^2:
 
 * ``memmap``: ``np.load(..., mmap_mode='r')`` given to ``fit`` as it is;
 * ``dask``: ``dask.array.from_array`` of the same memory map in blocks of
-  ``--block`` samples, Dask's threaded scheduler.
+  ``--block`` samples, Dask's threaded scheduler;
+* ``cluster-1``, ``cluster-2`` (with ``--cluster``): a ``distributed.LocalCluster``
+  of 1 or 2 worker processes of 1 thread, each limited to a quarter of the
+  data's size (``memory_limit``; the nanny restarts a worker past 95 % of it),
+  reading their blocks from the file themselves; the workers' peak anonymous
+  memory during the fit is reported too, and the two fit times give the
+  scaling efficiency from 1 to 2 workers.
 
 The Dask fit's budget: the blocks in flight (one per scheduler thread) and the
 per-block partial statistics of the tree reduction, plus the fit's own
@@ -22,6 +28,9 @@ Usage::
 
     python asv_benchmarks/dask_memory.py               # n = 400,000 (1.28 GB)
     python asv_benchmarks/dask_memory.py --n 100000 --activation relu
+    # 3.05 GB, 4x each worker's memory limit; small blocks, as the limit is
+    # the whole worker process (about 550 MB of it imported libraries)
+    python asv_benchmarks/dask_memory.py --n 1000000 --block 5000 --cluster
 """
 
 from __future__ import annotations
@@ -86,6 +95,34 @@ class PeakAnonymous:
         self.peak = max(self.peak, _anonymous_mb())
 
 
+def _read_rows(path: str, start: int, stop: int) -> np.ndarray:
+    return np.array(np.load(Path(path) / "X.npy", mmap_mode="r")[start:stop])
+
+
+def _lazy_from_file(path: str, n: int, block: int):
+    """A Dask array whose tasks read their rows from the file (nothing of the
+    data is in the graph)."""
+    import dask
+    import dask.array as da
+
+    return da.concatenate([
+        da.from_delayed(dask.delayed(_read_rows)(path, start, min(start + block, n)),
+                        shape=(min(start + block, n) - start, *SAMPLE_SHAPE),
+                        dtype=np.float32)
+        for start in range(0, n, block)])
+
+
+def _start_watch(dask_worker):
+    dask_worker.peak_anonymous = PeakAnonymous().__enter__()
+    dask_worker.anonymous_before = _anonymous_mb()
+
+
+def _stop_watch(dask_worker):
+    watch = dask_worker.peak_anonymous
+    watch.__exit__(None, None, None)
+    return watch.peak, dask_worker.anonymous_before
+
+
 def fit_once(path: str, mode: str, activation: str, block: int) -> dict:
     """One fit in this process; its peak memory and time."""
     import warnings
@@ -98,6 +135,17 @@ def fit_once(path: str, mode: str, activation: str, block: int) -> dict:
         import dask.array as da
 
         X = da.from_array(X, chunks=(block, *SAMPLE_SHAPE))
+    client = None
+    if mode.startswith("cluster"):
+        from distributed import Client, LocalCluster
+
+        limit = X.nbytes // 4
+        cluster = LocalCluster(n_workers=int(mode[-1]), threads_per_worker=1,
+                               processes=True,
+                               memory_limit=limit, dashboard_address=None)
+        client = Client(cluster)
+        X = _lazy_from_file(path, X.shape[0], block)
+        client.run(_start_watch)
     est = TuckerCNNRegressor((2, 2, 2, 2), kernel_size=3, pool_size=2,
                              activation=activation, random_state=0,
                              max_iter=5 if activation != "identity" else "auto")
@@ -107,10 +155,18 @@ def fit_once(path: str, mode: str, activation: str, block: int) -> dict:
         warnings.simplefilter("ignore")
         est.fit(X, y)
     seconds = time.perf_counter() - start
+    workers = {}
+    if client is not None:
+        workers = {address: round(peak - before) for address, (peak, before)
+                   in client.run(_stop_watch).items()}
+        workers["limit"] = round(limit / 2**20)
     rows = slice(0, 20_000)
     score = est.score(np.asarray(X[rows]), y[rows])
+    if client is not None:
+        client.close()
+        cluster.close()
     return dict(mode=mode, activation=activation, seconds=seconds,
-                anonymous_mb=peak.peak - before,
+                workers_mb=workers, anonymous_mb=peak.peak - before,
                 peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 r2_first_20k=float(score))
 
@@ -120,6 +176,8 @@ def main(argv=None) -> None:
     parser.add_argument("--n", type=int, default=400_000)
     parser.add_argument("--block", type=int, default=20_000)
     parser.add_argument("--activation", default="identity")
+    parser.add_argument("--cluster", action="store_true",
+                        help="also fit on a LocalCluster limited to 1/4 of the data")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "MODE"))
     args = parser.parse_args(argv)
     if args.child:
@@ -131,17 +189,20 @@ def main(argv=None) -> None:
         print(f"n = {args.n:,} samples of {SAMPLE_SHAPE} float32: {size_mb:,.0f} MB "
               f"on disk; Dask blocks of {args.block:,} samples "
               f"({args.block * int(np.prod(SAMPLE_SHAPE)) * 4 / 2**20:.0f} MB)")
-        print(f"{'input':<8} {'activation':<10} {'fit (s)':>8} "
+        print(f"{'input':<9} {'activation':<10} {'fit (s)':>8} "
               f"{'fit anon. (MB)':>15} {'peak RSS (MB)':>14} {'R^2':>7}")
-        for mode in ("memmap", "dask"):
+        clusters = ("cluster-1", "cluster-2") if args.cluster else ()
+        for mode in ("memmap", "dask", *clusters):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", tmp, mode, "--activation",
                  args.activation, "--block", str(args.block)],
                 check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            print(f"{r['mode']:<8} {r['activation']:<10} {r['seconds']:8.1f} "
+            print(f"{r['mode']:<9} {r['activation']:<10} {r['seconds']:8.1f} "
                   f"{r['anonymous_mb']:15.0f} {r['peak_mb']:14.0f} "
                   f"{r['r2_first_20k']:7.3f}", flush=True)
+            if r["workers_mb"]:
+                print(f"  workers' fit anon. (MB) and memory_limit: {r['workers_mb']}")
 
 
 if __name__ == "__main__":
