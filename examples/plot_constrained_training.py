@@ -128,21 +128,14 @@ for i, n in enumerate(SIZES):
 # %%
 # Figure
 # ------
-try:
-    import matplotlib
+import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:  # matplotlib is optional
-    plt = None
-
-if plt is not None:
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, results, title in ((axes[0], sparse_results, "sparsity (p=80, h=20)"),
-                               (axes[1], conv_results, "convolution (p=81, k=4)")):
-        for name, curve in results.items():
-            ax.plot(SIZES, curve, marker="o", label=name)
-        ax.set(xlabel="n", ylabel="var[y - y_hat] / var[y]", title=title)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig("constrained_training.png", dpi=80)
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+for ax, results, title in ((axes[0], sparse_results, "sparsity (p=80, h=20)"),
+                           (axes[1], conv_results, "convolution (p=81, k=4)")):
+    for name, curve in results.items():
+        ax.plot(SIZES, curve, marker="o", label=name)
+    ax.set(xlabel="n", ylabel="var[y - y_hat] / var[y]", title=title)
+    ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()

@@ -77,3 +77,20 @@ print("BIC picked", candidates[int(np.argmin(bic))])
 print("energy 90% of the unconstrained fit:",
       suggest_ranks(TuckerCNNRegressor(**layer), X, y, energy=0.9),
       "(an upper bound: noise spreads energy over every rank)")
+
+# %%
+# Score against the model complexity
+# ----------------------------------
+# The cross-validated R^2 of each candidate against its ``d_M``, the dimension
+# that sets the estimation error: the teacher's ranks reach the plateau with
+# the fewest parameters.
+import matplotlib.pyplot as plt
+
+from sktensorcnn.inspection import RankScoreDisplay
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+RankScoreDisplay.from_cv_results(grid, x="d_M", ax=left)
+left.set_title("GridSearchCV")
+RankScoreDisplay.from_cv_results(path[-1], ax=right)
+right.set_title("RankPathCV")
+plt.show()

@@ -97,22 +97,15 @@ for name, table in results.items():
 # %%
 # Figure
 # ------
-try:
-    import matplotlib
+import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:  # matplotlib is optional
-    plt = None
-
-if plt is not None:
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    for name, style in zip(results, ("-o", "--s")):
-        for n in sizes:
-            ax.plot(kernel_counts, [results[name][n, K] for K in kernel_counts],
-                    style, label=f"{name}, n={n}")
-    ax.set(xlabel="K (kernels)", ylabel="relative error of coef_",
-           title=f"CP rank R={R}")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig("redundant_kernels.png", dpi=80)
+fig, ax = plt.subplots(figsize=(4.5, 3.2))
+for name, style in zip(results, ("-o", "--s")):
+    for n in sizes:
+        ax.plot(kernel_counts, [results[name][n, K] for K in kernel_counts],
+                style, label=f"{name}, n={n}")
+ax.set(xlabel="K (kernels)", ylabel="relative error of coef_",
+       title=f"CP rank R={R}")
+ax.legend(fontsize=7)
+fig.tight_layout()
+plt.show()

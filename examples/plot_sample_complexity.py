@@ -72,28 +72,21 @@ for label, (ratios, _errors, slope, intercept, r2, d_M) in results.items():
 # %%
 # Figure
 # ------
-try:
-    import matplotlib
+import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:  # matplotlib is optional
-    plt = None
-
-if plt is not None:
-    groups = {"dense, independent": [], "dense, VAR(1)": [], "Tucker": []}
-    for label in results:
-        key = ("Tucker" if label.startswith("T") else
-               "dense, VAR(1)" if "VAR" in label else "dense, independent")
-        groups[key].append(label)
-    groups = {k: v for k, v in groups.items() if v}
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.5 * len(groups), 3.2))
-    for ax, (title, labels) in zip(np.atleast_1d(axes), groups.items()):
-        for label in labels:
-            ratios, errors, slope, intercept, _, _ = results[label]
-            ax.plot(ratios, errors, "o", label=label)
-            ax.plot(ratios, slope * ratios + intercept, "-", color="gray", lw=0.8)
-        ax.set(xlabel="sqrt(d_M / n)", ylabel="||W_hat - W*||_F", title=title)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig("sample_complexity.png", dpi=80)
+groups = {"dense, independent": [], "dense, VAR(1)": [], "Tucker": []}
+for label in results:
+    key = ("Tucker" if label.startswith("T") else
+           "dense, VAR(1)" if "VAR" in label else "dense, independent")
+    groups[key].append(label)
+groups = {k: v for k, v in groups.items() if v}
+fig, axes = plt.subplots(1, len(groups), figsize=(3.5 * len(groups), 3.2))
+for ax, (title, labels) in zip(np.atleast_1d(axes), groups.items()):
+    for label in labels:
+        ratios, errors, slope, intercept, _, _ = results[label]
+        ax.plot(ratios, errors, "o", label=label)
+        ax.plot(ratios, slope * ratios + intercept, "-", color="gray", lw=0.8)
+    ax.set(xlabel="sqrt(d_M / n)", ylabel="||W_hat - W*||_F", title=title)
+    ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()

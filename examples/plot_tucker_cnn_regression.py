@@ -50,22 +50,16 @@ print(f"{'ridge, flat X':<18}{ridge.score(X_test.reshape(1500, -1), y_test):>9.3
 # %%
 # The input-space weight
 # ----------------------
-# Middle depth slice of ``coef_`` for the teacher and each fit.
-try:
-    import matplotlib
+# Middle depth slice of ``coef_`` (what the identity network does to one input
+# volume) for the teacher and each fit, each on its own colour scale centred on
+# zero.
+import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:  # matplotlib is optional
-    plt = None
+from sktensorcnn.inspection import KernelDisplay
 
-if plt is not None:
-    maps = {"teacher": true_coef, **{k: m.coef_ for k, m in models.items()}}
-    fig, axes = plt.subplots(1, len(maps), figsize=(3 * len(maps), 3))
-    vmax = np.abs(true_coef).max()
-    for ax, (name, coef) in zip(axes, maps.items()):
-        ax.imshow(coef[:, :, 4], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        ax.set_title(name, fontsize=9)
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig("tucker_cnn_regression.png", dpi=80)
+fig, axes = plt.subplots(1, len(models) + 1, figsize=(3 * (len(models) + 1), 3))
+KernelDisplay([true_coef[:, :, 4]], ["teacher, slice 4"]).plot(ax=axes[:1])
+for ax, (name, model) in zip(axes[1:], models.items()):
+    KernelDisplay.from_estimator(model, weights="coef", ax=ax)
+    ax.set_title(name, fontsize=9)
+plt.show()

@@ -218,9 +218,10 @@ COMMON_ATTRS_DOC = """
 
 
 
-def append_common_docs(cls, attrs_doc: str, params_doc: str = "") -> None:
-    """Append the shared parameters, ``params_doc`` and the attributes to a class
-    docstring."""
+def append_common_docs(cls, attrs_doc: str, params_doc: str = "",
+                       examples_doc: str = "") -> None:
+    """Append the shared parameters, ``params_doc``, the attributes and the
+    ``Examples`` section to a class docstring."""
     cls.__doc__ = (
         cls.__doc__.rstrip()
         + "\n"
@@ -229,4 +230,5 @@ def append_common_docs(cls, attrs_doc: str, params_doc: str = "") -> None:
         + params_doc
         + "\n    Attributes\n    ----------"
         + attrs_doc
+        + ("\n    Examples\n    --------" + examples_doc if examples_doc else "")
     )

@@ -418,5 +418,44 @@ class CPCNNClassifier(CPKernels, _TensorCNNClassifier):
         self.multi_class = multi_class
 
 
+_DIGITS = """
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X.reshape(-1, 8, 8) / 16  # 8 x 8 images, 10 classes"""
+
+_CLASSIFIER_EXAMPLES = {
+    CNNClassifier: _DIGITS + """
+    >>> from sktensorcnn import CNNClassifier
+    >>> clf = CNNClassifier(n_kernels=8, kernel_size=3, pool_size=2,
+    ...                     random_state=0).fit(X[:1000], y[:1000])
+    >>> clf.score(X[1000:], y[1000:]) > 0.9
+    True
+    >>> clf.kernels_.shape, clf.fc_weights_.shape  # kernels shared by the classes
+    ((8, 3, 3), (10, 8, 3, 3))
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 10)
+""",
+    TuckerCNNClassifier: _DIGITS + """
+    >>> from sktensorcnn import TuckerCNNClassifier
+    >>> clf = TuckerCNNClassifier((3, 3, 4), n_kernels=8, kernel_size=3,
+    ...                           pool_size=2, max_iter=1000,
+    ...                           random_state=0).fit(X[:1000], y[:1000])
+    >>> clf.score(X[1000:], y[1000:]) > 0.9
+    True
+    >>> clf.core_.shape
+    (3, 3, 4)
+""",
+    CPCNNClassifier: _DIGITS + """
+    >>> from sktensorcnn import CPCNNClassifier
+    >>> clf = CPCNNClassifier(rank=4, n_kernels=8, kernel_size=3, pool_size=2,
+    ...                       max_iter=1000, random_state=0).fit(X[:1000], y[:1000])
+    >>> clf.score(X[1000:], y[1000:]) > 0.9
+    True
+    >>> [A.shape for A in clf.factors_]
+    [(3, 4), (3, 4), (8, 4)]
+""",
+}
+
 for _cls in (CNNClassifier, TuckerCNNClassifier, CPCNNClassifier):
-    append_common_docs(_cls, _CLASSIFIER_ATTRS_DOC, _CLASSIFIER_PARAMS_DOC)
+    append_common_docs(_cls, _CLASSIFIER_ATTRS_DOC, _CLASSIFIER_PARAMS_DOC,
+                       _CLASSIFIER_EXAMPLES[_cls])

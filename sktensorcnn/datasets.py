@@ -69,7 +69,7 @@ def make_cnn_regression(
     teacher=None,
     random_state=None,
 ):
-    """Draw a teacher network of a seed-000 setting and data from it.
+    """Draw a teacher network of a setting of [Compressed CNNs] and data from it.
 
     Kernels ``A_k`` and FC weights ``B_k`` have standard normal entries; for Tucker
     settings the stacked kernels are ``G x_1 H_1 ... x_4 H_4`` with a standard

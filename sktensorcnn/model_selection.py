@@ -195,6 +195,21 @@ class RankPathCV(MetaEstimatorMixin, BaseEstimator):
     best_estimator_ : estimator
         With ``refit``.
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> from sktensorcnn import TuckerCNNRegressor
+    >>> from sktensorcnn.datasets import make_cnn_regression
+    >>> from sktensorcnn.model_selection import RankPathCV
+    >>> X, y, _ = make_cnn_regression("T1", n_samples=400, noise=0.5,
+    ...                               random_state=0)
+    >>> est = TuckerCNNRegressor(1, n_kernels=2, kernel_size=(5, 5, 3),
+    ...                          pool_size=3, random_state=0)
+    >>> search = RankPathCV(est, path=[1, (2, 2, 2, 1), (3, 3, 3, 2)], cv=3)
+    >>> search.fit(X, y).best_value_  # the teacher's ranks
+    (2, 2, 2, 1)
+    >>> search.mean_scores_.shape
+    (3,)
     """
 
     _parameter_constraints: dict = {

@@ -336,5 +336,60 @@ _REGRESSOR_PARAMS_DOC = """
         identity network by L-BFGS on the features, not by ALS.
 """
 
+_REGRESSOR_EXAMPLES = {
+    CNNRegressor: """
+    Data from a teacher network with one 2 x 2 x 2 kernel on 7 x 5 x 7 volumes
+    ([Compressed CNNs], setting S1); the identity network is fitted by
+    alternating least squares on the conv-pool features.
+
+    >>> from sktensorcnn import CNNRegressor
+    >>> from sktensorcnn.datasets import make_cnn_regression
+    >>> X, y, teacher = make_cnn_regression("S1", n_samples=500, noise=0.1,
+    ...                                     random_state=0)
+    >>> est = CNNRegressor(n_kernels=1, kernel_size=2, pool_size=(3, 2, 3))
+    >>> est.fit(X[:400], y[:400]).score(X[400:], y[400:]) > 0.99
+    True
+    >>> est.kernels_.shape, est.coef_.shape
+    ((1, 2, 2, 2), (7, 5, 7))
+
+    A ReLU network on the same data (L-BFGS by default):
+
+    >>> relu = CNNRegressor(n_kernels=2, kernel_size=2, pool_size=(3, 2, 3),
+    ...                     activation="relu", random_state=0).fit(X, y)
+    >>> relu.predict(X[:3]).shape
+    (3,)
+""",
+    TuckerCNNRegressor: """
+    Data from a Tucker teacher (ranks (2, 2, 2, 1), two 5 x 5 x 3 kernels on
+    10 x 10 x 8 volumes: [Compressed CNNs], setting T1):
+
+    >>> from sktensorcnn import TuckerCNNRegressor
+    >>> from sktensorcnn.datasets import make_cnn_regression
+    >>> X, y, teacher = make_cnn_regression("T1", n_samples=600, noise=0.1,
+    ...                                     random_state=0)
+    >>> est = TuckerCNNRegressor((2, 2, 2, 1), n_kernels=2, kernel_size=(5, 5, 3),
+    ...                          pool_size=3, random_state=0)
+    >>> est.fit(X[:500], y[:500]).score(X[500:], y[500:]) > 0.99
+    True
+    >>> est.core_.shape, [H.shape for H in est.factors_]
+    ((2, 2, 2, 1), [(5, 2), (5, 2), (3, 2), (2, 1)])
+    >>> est.n_params_  # 75-entry kernels, 8 pooled cells: 167 for dense ones
+    53
+""",
+    CPCNNRegressor: """
+    >>> from sktensorcnn import CPCNNRegressor
+    >>> from sktensorcnn.datasets import make_cnn_regression
+    >>> X, y, teacher = make_cnn_regression("T1", n_samples=600, noise=0.1,
+    ...                                     random_state=0)
+    >>> est = CPCNNRegressor(rank=3, kernel_size=(5, 5, 3), pool_size=3,
+    ...                      random_state=0).fit(X[:500], y[:500])
+    >>> est.score(X[500:], y[500:]) > 0.9
+    True
+    >>> [A.shape for A in est.factors_]  # one factor per kernel mode, then K
+    [(5, 3), (5, 3), (3, 3), (3, 3)]
+""",
+}
+
 for _cls in (CNNRegressor, TuckerCNNRegressor, CPCNNRegressor):
-    append_common_docs(_cls, _REGRESSOR_ATTRS_DOC, _REGRESSOR_PARAMS_DOC)
+    append_common_docs(_cls, _REGRESSOR_ATTRS_DOC, _REGRESSOR_PARAMS_DOC,
+                       _REGRESSOR_EXAMPLES[_cls])
