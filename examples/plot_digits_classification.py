@@ -76,11 +76,11 @@ KernelDisplay.from_estimator(models["dense K=8, relu"], n_columns=8)
 # %%
 # How the fits converged
 # ----------------------
-# The training objective per L-BFGS iteration.  The networks fit standardized
-# problems (predicting the class prior costs ``log(10)`` per sample), so curves
-# of different models compare.
+# The training objective (mean log-loss plus the penalty) after each L-BFGS
+# iteration, from each fit's start.
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name in ("dense K=8, relu", "Tucker (3,3,6) K=8, relu", "CP rank 6, relu"):
     LossCurveDisplay.from_estimator(models[name], ax=ax, name=name)
 ax.legend()
+fig.tight_layout()
 plt.show()

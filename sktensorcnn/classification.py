@@ -131,7 +131,7 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
+        X : array-like of shape ``(n_samples, *input_shape_)``
 
         Returns
         -------
@@ -147,7 +147,7 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
+        X : array-like of shape ``(n_samples, *input_shape_)``
 
         Returns
         -------
@@ -162,7 +162,7 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
+        X : array-like of shape ``(n_samples, *input_shape_)``
 
         Returns
         -------
@@ -179,7 +179,7 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
+        X : array-like of shape ``(n_samples, *input_shape_)``
 
         Returns
         -------
@@ -213,7 +213,7 @@ class _TensorCNNClassifier(ClassifierMixin, BaseTensorCNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape)
+        X : array-like of shape ``(n_samples, *input_shape)``
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             All class labels; required on the first call, ignored later.
@@ -261,7 +261,7 @@ _CLASSIFIER_ATTRS_DOC = """
     weight_ : ndarray of shape (n_outputs, l_1, ..., l_N, [C], P)
         Identity activation only: composite weight of each output on the conv-pool
         features.
-    coef_ : ndarray of shape (n_outputs, *input_shape_)
+    coef_ : ndarray of shape ``(n_outputs, *input_shape_)``
         Identity activation only: the weight of each output in input space,
         ``decision_function(X)[i, m] == <X[i], coef_[m]> + intercept_[m]``.""" \
     + COMMON_ATTRS_DOC

@@ -189,7 +189,7 @@ def squared_datafit(
 
     Parameters
     ----------
-    X : ndarray of shape (n, *geometry.input_shape)
+    X : ndarray of shape ``(n, *geometry.input_shape)``
     y : ndarray of shape (n,) or (n, n_out)
     geometry : ConvPoolGeometry
     sample_weight : ndarray of shape (n,), optional

@@ -100,7 +100,7 @@ def make_cnn_regression(
 
     Returns
     -------
-    X : ndarray of shape (n_samples, *input_shape)
+    X : ndarray of shape ``(n_samples, *input_shape)``
     y : ndarray of shape (n_samples,)
     teacher : Bunch
         ``kernels`` ``(K, l...)``, ``fc_weights`` ``(K, p...)``, ``weight`` (the

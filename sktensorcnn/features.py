@@ -56,7 +56,7 @@ def iter_feature_chunks(
 
     Parameters
     ----------
-    X : ndarray of shape (n, *geometry.input_shape)
+    X : ndarray of shape ``(n, *geometry.input_shape)``
     geometry : ConvPoolGeometry
     chunk_size : int, optional
         Samples per chunk; by default about 64 MiB of features.
@@ -77,7 +77,7 @@ def conv_pool_features(X: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
 
     Parameters
     ----------
-    X : ndarray of shape (n, *geometry.input_shape)
+    X : ndarray of shape ``(n, *geometry.input_shape)``
         Samples; float32 stays float32, any other dtype is computed in float64.
     geometry : ConvPoolGeometry
 

@@ -41,7 +41,7 @@ def network_outputs(X, kernels_, fc_weights, intercept, geometry, activation):
 
     Parameters
     ----------
-    X : ndarray of shape (n, *geometry.input_shape), float32 or float64
+    X : ndarray of shape ``(n, *geometry.input_shape)``, float32 or float64
     kernels_ : ndarray of shape (K, [C], l_1, ..., l_N)
     fc_weights : ndarray of shape (n_out, K, p_1, ..., p_N)
         FC weights of each output (one for regression and binary classification,
@@ -118,7 +118,7 @@ def pooled_activations(X, kernels_, geometry, activation, *, pool: bool = True,
 
     Parameters
     ----------
-    X : ndarray of shape (n, *geometry.input_shape)
+    X : ndarray of shape ``(n, *geometry.input_shape)``
     kernels_ : ndarray of shape (K, [C], l_1, ..., l_N)
     geometry : ConvPoolGeometry
     activation : str

@@ -163,7 +163,9 @@ class FullWeight:
 
 
 class TuckerWeight:
-    """``W = G x_1 F_1 x_2 ... x_M F_M`` with core ``G`` of shape ``ranks``.
+    """A tensor in Tucker form: a core of shape ``ranks`` times a factor per mode.
+
+    ``W = G x_1 F_1 x_2 ... x_M F_M`` with core ``G`` of shape ``ranks``.
 
     Parameters are ``[F_1, ..., F_M, G]``.  After each factor update the factor is
     re-orthonormalized (QR) and its triangular part absorbed into the core, which
@@ -279,7 +281,9 @@ class TuckerWeight:
 
 
 class CPWeight:
-    """``W = sum_r F_1[:, r] (outer) ... (outer) F_M[:, r]``.
+    """A tensor in CP form: a sum of ``rank`` outer products of factor columns.
+
+    ``W = sum_r F_1[:, r] (outer) ... (outer) F_M[:, r]``.
 
     Parameters are ``[F_1, ..., F_M]``.  With two modes this is a rank-``R`` matrix
     factorization, the dense CNN with ``R`` kernels.  After each sweep

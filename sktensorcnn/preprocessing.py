@@ -37,7 +37,9 @@ __all__ = [
 
 
 def flatten_samples(X) -> np.ndarray:
-    """``(n, d_1, ..., d_N)`` -> ``(n, d_1 * ... * d_N)`` (a view when possible).
+    """Flatten the samples of ``X``, keeping the sample axis.
+
+    ``(n, d_1, ..., d_N)`` -> ``(n, d_1 * ... * d_N)`` (a view when possible).
 
     See Also
     --------
@@ -50,7 +52,10 @@ def flatten_samples(X) -> np.ndarray:
 
 
 def unflatten_samples(X, sample_shape) -> np.ndarray:
-    """``(n, prod(sample_shape))`` -> ``(n, *sample_shape)``."""
+    """Give flattened samples their shape back.
+
+    ``(n, prod(sample_shape))`` -> ``(n, *sample_shape)``.
+    """
     X = np.asarray(X)
     shape = tuple(int(s) for s in np.atleast_1d(sample_shape))
     if X.ndim != 2 or X.shape[1] != int(np.prod(shape)):
@@ -195,13 +200,13 @@ class TensorStandardScaler(OneToOneFeatureMixin, TransformerMixin, _TensorInput,
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
+        X : array-like of shape ``(n_samples, *input_shape_)``
         copy : None
             Ignored (a new array is always returned).
 
         Returns
         -------
-        X_scaled : ndarray of shape (n_samples, *input_shape_)
+        X_scaled : ndarray of shape ``(n_samples, *input_shape_)``
         """
         check_is_fitted(self)
         X = self._validate_tensor(X, reset=False)
@@ -212,13 +217,13 @@ class TensorStandardScaler(OneToOneFeatureMixin, TransformerMixin, _TensorInput,
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
+        X : array-like of shape ``(n_samples, *input_shape_)``
         copy : None
             Ignored.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, *input_shape_)
+        X_original : ndarray of shape ``(n_samples, *input_shape_)``
         """
         check_is_fitted(self)
         X = self._validate_tensor(X, reset=False)
@@ -317,11 +322,11 @@ class ConvPoolFeatures(TransformerMixin, _TensorInput, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
+        X : array-like of shape ``(n_samples, *input_shape_)``
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, L * P)
+        Z : ndarray of shape ``(n_samples, L * P)``
             In ``X``'s precision, in the order of ``geometry_.feature_shape``.
         """
         check_is_fitted(self)

@@ -110,7 +110,7 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape)
+        X : array-like of shape ``(n_samples, *input_shape)``
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             As many targets as the first call's.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -127,7 +127,7 @@ class _TensorCNNRegressor(RegressorMixin, BaseTensorCNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *input_shape_)
+        X : array-like of shape ``(n_samples, *input_shape_)``
 
         Returns
         -------

@@ -105,14 +105,15 @@ def conv_pool_features(
 
     Parameters
     ----------
-    X : ndarray of shape (n, *geometry.input_shape), float32 or float64, C-contiguous
+    X : ndarray of shape ``(n, *geometry.input_shape)``, float32 or float64
+        C-contiguous.
     geometry : ConvPoolGeometry
-    out : ndarray of shape (n, *geometry.feature_shape), optional
+    out : ndarray of shape ``(n, *geometry.feature_shape)``, optional
         Written in place when given (same dtype as ``X``, C-contiguous).
 
     Returns
     -------
-    Z : ndarray of shape (n, *geometry.feature_shape), dtype of ``X``
+    Z : ndarray of shape ``(n, *geometry.feature_shape)``, dtype of ``X``
     """
     return BACKENDS[current_device()].features(X, geometry, out)
 

@@ -75,7 +75,7 @@ class DeviceSamples:
 
     Parameters
     ----------
-    X : ndarray of shape (n, *geometry.input_shape)
+    X : ndarray of shape ``(n, *geometry.input_shape)``
     geometry : ConvPoolGeometry
     y : ndarray of shape (n,) or (n, n_targets), optional
         Encoded targets (see :mod:`sktensorcnn.losses`), kept as rows.
