@@ -8,9 +8,10 @@ scales of the inputs.  Each is computed block by block where the blocks live
 (Dask's workers under a ``distributed.Client``, threads otherwise) by the same
 numba kernels as in memory, and summed by a tree reduction; the parameters
 travel once per evaluation.  The rest of a fit (solvers, starts on a bounded
-subsample, mini-batches of the epoch solvers) runs in the calling process, as
-in memory, so the fitted estimator equals the in-memory fit up to the
-summation order.  Predictions on a Dask array are a lazy Dask array.
+subsample) runs in the calling process, as in memory, so the fitted estimator
+equals the in-memory fit up to the summation order; Adam's mini-batches are
+read block-wise (:meth:`DaskSamples.epoch_order`), other batches than in
+memory.  Predictions on a Dask array are a lazy Dask array.
 
 Each block task runs numba and BLAS on one thread: Dask runs one task per
 worker thread, so a cluster sized to the cores is not oversubscribed.
@@ -205,6 +206,7 @@ class DaskSamples:
         self._weights = (np.ones(n) if sample_weight is None
                          else np.asarray(sample_weight, np.float64))
         self.normalize = normalize
+        self._block_index, self._block_data = -1, None
 
     def __len__(self) -> int:
         return self.X.shape[0]
@@ -216,14 +218,51 @@ class DaskSamples:
             return self._weights / total
         return self._weights
 
+    def epoch_order(self, rng) -> np.ndarray:
+        """The rows in the order of a shuffled epoch, block-wise: the blocks in a
+        random order, the rows of each shuffled.  Mini-batches taken along it
+        (:meth:`take`) read each block once per epoch instead of gathering rows
+        from every block for every batch."""
+        slices = _row_slices(self.X)
+        return np.concatenate([
+            rng.permutation(np.arange(slices[b].start, slices[b].stop))
+            for b in rng.permutation(len(slices))]).astype(np.int64)
+
     def take(self, rows):
-        """The mini-batch ``rows``, gathered into memory."""
+        """The mini-batch ``rows`` in memory: from the block last read when they
+        lie in one or two blocks (batches along :meth:`epoch_order`), gathered
+        from the blocks otherwise."""
         from .kernels import HostSamples
 
         rows = np.asarray(rows, dtype=np.int64)
-        view = HostSamples(gather_rows(self.X, rows), self.geometry, self.y[rows],
+        return HostSamples(self._rows(rows), self.geometry, self.y[rows],
                            self._weights[rows], self.normalize)
-        return view
+
+    def _rows(self, rows: np.ndarray) -> np.ndarray:
+        starts = np.cumsum((0, *self.X.chunks[0]))
+        blocks = np.searchsorted(starts, rows, side="right") - 1
+        touched = list(np.unique(blocks))
+        if len(touched) > 2:
+            return gather_rows(self.X, rows)
+        # the block already in memory first: a batch across a boundary reads
+        # only the next one
+        touched.sort(key=lambda b: b != self._block_index)
+        out = None
+        for b in touched:
+            block = self._block(int(b))
+            if out is None:
+                out = np.empty((len(rows), *block.shape[1:]), dtype=block.dtype)
+            mine = blocks == b
+            out[mine] = block[rows[mine] - starts[b]]
+        return out
+
+    def _block(self, b: int) -> np.ndarray:
+        """Block ``b`` in memory; one block is kept between batches."""
+        if b != self._block_index:
+            self._block_data = None  # release the previous block first
+            self._block_data = np.asarray(self.X.blocks[b].compute())
+            self._block_index = b
+        return self._block_data
 
     def forward(self, kernels, Bt, intercept, code):
         import dask

@@ -61,7 +61,9 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
                       alpha: float):
     """``objective(params, rows)``: weighted mean loss over ``rows`` (all rows
     when ``None``) plus the ridge penalty, and its gradients; ``params`` are
-    ``[*kernel_params, fc, intercept]``."""
+    ``[*kernel_params, fc, intercept]``.  ``objective.epoch_order`` is the
+    staged samples' order of a shuffled epoch, or ``None`` for any order
+    (:func:`~sktensorcnn.solvers.train_by_epochs`)."""
     geometry, task, activation = spec.geometry, spec.task, spec.activation
     n_kernel_params = len(kernel_param.param_shapes)
     pooled = geometry.pooled_shape
@@ -109,6 +111,7 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
                 grads[j] = grads[j] + alpha * current[j]
         return loss, grads
 
+    objective.epoch_order = getattr(samples, "epoch_order", None)
     return objective
 
 
@@ -248,7 +251,7 @@ def _train_epochs(spec: FitSpec, objective, params, n, kernel_param, validation,
         batch_size=options.samples_per_step("adam", n), shuffle=options.shuffle,
         max_iter=max_iter, tol=options.tol, n_iter_no_change=options.n_iter_no_change,
         validation_score=validation_score, rng=spec.rng, state=state,
-        verbose=options.verbose,
+        verbose=options.verbose, epoch_order=getattr(objective, "epoch_order", None),
     )
 
 

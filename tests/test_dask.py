@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
@@ -25,6 +26,7 @@ from sktensorcnn import (
     TuckerCNNRegressor,
     kernels,
 )
+from sktensorcnn._dask import validate_samples
 from sktensorcnn.activations import activation_code
 from sktensorcnn.geometry import ConvPoolGeometry
 from sktensorcnn.losses import loss_code
@@ -150,8 +152,8 @@ def _outputs(est, X):
 
 
 def test_epoch_solvers_and_partial_fit_on_a_dask_array():
-    """Mini-batches gathered from the blocks: the same batches as in memory,
-    so the same epochs to rounding."""
+    """Full batches (``batch_size='auto'`` covers the 150 samples): the same
+    epochs as in memory, to rounding."""
     X, y = _data()
     est = CNNRegressor(2, activation="relu", solver="adam", max_iter=3, **COMMON)
     expected = _fit(est, X, y).predict(X)
@@ -165,6 +167,49 @@ def test_epoch_solvers_and_partial_fit_on_a_dask_array():
     other.partial_fit(lazy, y)
     other.partial_fit(lazy, y)
     np.testing.assert_allclose(other.predict(X), est.predict(X), rtol=1e-8, atol=1e-8)
+
+
+def test_mini_batches_read_each_block_once_per_epoch():
+    X, y = _data()
+    geometry = ConvPoolGeometry.from_params(X.shape[1:], kernel_size=3, pool_size=2)
+    staged = kernels.stage_samples(validate_samples(_lazy(X)), geometry, y)
+    order = staged.epoch_order(np.random.RandomState(0))
+    np.testing.assert_array_equal(np.sort(order), np.arange(len(X)))
+    # blocks one after another: the block of each row changes 2 times (3 blocks)
+    blocks = np.searchsorted([40, 90], order, side="right")
+    assert np.count_nonzero(np.diff(blocks)) == 2
+    loads = []
+    read = staged._block
+
+    def counting(b):
+        if b != staged._block_index:
+            loads.append(b)
+        return read(b)
+
+    staged._block = counting
+    for first in range(0, len(X), 16):  # batches along the order
+        rows = order[first:first + 16]
+        batch = staged.take(rows)
+        np.testing.assert_array_equal(batch.X, X[rows])
+        np.testing.assert_array_equal(batch.y[:, 0], y[rows])
+    assert sorted(loads) == [0, 1, 2]
+    # rows from every block are gathered, whatever their order
+    rows = np.array([149, 0, 45, 100, 1])
+    np.testing.assert_array_equal(staged.take(rows).X, X[rows])
+
+
+def test_adam_mini_batches_on_a_dask_array_fit_as_well():
+    """Block-wise batches are other batches than in memory: the fits are
+    different draws of the same method, and fit as well."""
+    X, y = _data()
+    est = CNNRegressor(2, activation="relu", solver="adam", max_iter=20,
+                       batch_size=16, **COMMON)
+    in_memory = _fit(clone(est), X, y)
+    on_blocks = _fit(clone(est), _lazy(X), y)
+    assert on_blocks.n_iter_ == in_memory.n_iter_ == 20
+    assert on_blocks.loss_curve_[-1] < 0.96 * on_blocks.loss_curve_[0]
+    assert abs(on_blocks.loss_curve_[-1] / in_memory.loss_curve_[-1] - 1) < 0.05
+    assert abs(on_blocks.score(X, y) - in_memory.score(X, y)) < 0.01
 
 
 def test_channels_last_and_flattened_samples():

@@ -104,6 +104,7 @@ def train_by_epochs(
     rng: np.random.RandomState | None = None,
     state: OptimizerState | None = None,
     verbose: int = 0,
+    epoch_order: Callable[[np.random.RandomState], np.ndarray] | None = None,
 ) -> EpochResult:
     """Run up to ``max_iter`` epochs of ``'gd'`` or ``'adam'``.
 
@@ -133,6 +134,10 @@ def train_by_epochs(
     state : OptimizerState, optional
         Carried over from a previous call (warm start, ``partial_fit``).
     verbose : int
+    epoch_order : callable, optional
+        ``rng -> rows``: the order of a shuffled epoch when the samples want
+        one (samples in blocks on disk or on a cluster visit their blocks one
+        after another); by default the previous epoch's order, reshuffled.
 
     Returns
     -------
@@ -147,7 +152,10 @@ def train_by_epochs(
     for epoch in range(1, max_iter + 1):
         start = time.perf_counter()
         if shuffle and method == "adam":
-            rng.shuffle(order)
+            if epoch_order is None:
+                rng.shuffle(order)
+            else:
+                order = epoch_order(rng)
         total = 0.0
         for first in range(0, n_samples, size):
             rows = order[first:first + size]
