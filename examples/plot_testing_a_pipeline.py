@@ -55,12 +55,20 @@ print("the pipeline passes every check")
 # hypothesis draws the geometry (modes, sizes, kernels, strides, padding,
 # pooling, channels first or last) and the samples; the test runs the
 # pipeline's checks on each draw and shrinks any failure to a small case.
-@settings(max_examples=5, deadline=None)
+# The float32 check can only hold where each position's spread is well above
+# float32's resolution: a position whose values differ by 1e-12 is constant to
+# a float32 scaler and informative to a float64 one, so the values are drawn
+# as zero or at least 1e-3 in magnitude.  ``derandomize=True`` makes the draws
+# the same on every run, as a documentation page's should be.
+well_resolved = st.floats(-10, 10, width=32).filter(lambda v: v == 0 or abs(v) >= 1e-3)
+
+
+@settings(max_examples=5, deadline=None, derandomize=True)
 @given(data=st.data(), channels_last=st.booleans())
 def test_pipeline_properties(data, channels_last):
     geometry = data.draw(geometries(max_modes=3))
     params, sample_shape = geometry_params(geometry, channels_last=channels_last)
-    X = data.draw(tensor_samples(sample_shape, n=12))
+    X = data.draw(tensor_samples(sample_shape, n=12, elements=well_resolved))
     y = X.reshape(len(X), -1).sum(axis=1)
     channel_axis = params["channel_axis"]
     model = make_pipeline(
