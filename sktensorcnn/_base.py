@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import kernels, losses
+from ._callbacks import CallbackSupportMixin, start_progress, with_callbacks
 from ._dask import is_dask_array, map_samples
 from ._export import FittedNetworkMixin, fc_by_output
 from ._fit_network import fit_epoch
@@ -45,7 +46,8 @@ from .geometry import LAYER_PARAMETER_CONSTRAINTS
 from .network import network_outputs
 
 
-class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
+class BaseTensorCNN(CallbackSupportMixin, TensorInputMixin, FittedNetworkMixin,
+                    BaseEstimator):
     """Base class of the convolution -> pooling -> fully-connected estimators."""
 
     _parameter_constraints: dict = {
@@ -218,8 +220,14 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        # scikit-learn's callbacks (set_callbacks, scikit-learn >= 1.9) see
+        # the fit as a task per solver run and a leaf per iteration
+        progress = start_progress(self, "fit", X, y, sample_weight)
         with self._compute(), _all_or_nothing(self):
-            return self._fit(X, y, sample_weight)
+            self._fit(X, y, sample_weight, progress=progress)
+        if progress is not None:
+            progress.end()
+        return self
 
     def _compute(self):
         """Where the kernels run: ``n_jobs`` threads, on ``device`` (resolved:
@@ -229,11 +237,12 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         stack.enter_context(kernels.on_device(kernels.resolve_device(self.device)))
         return stack
 
-    def _fit(self, X, y, sample_weight, path_cache=None, previous=None):
+    def _fit(self, X, y, sample_weight, path_cache=None, previous=None,
+             progress=None):
         """``fit``'s work.  ``path_cache`` (a dict) and ``previous`` (the fit at
         the previous point of a rank path) serve
-        :class:`~sktensorcnn.model_selection.RankPathCV` (see
-        :class:`~sktensorcnn._problem.FitSpec`)."""
+        :class:`~sktensorcnn.model_selection.RankPathCV`, ``progress`` the
+        callbacks (see :class:`~sktensorcnn._problem.FitSpec`)."""
         fitted_shapes = (getattr(self, "geometry_", None),
                          getattr(self, "_n_out", None))
         X = self._validate_X(X, reset=True)
@@ -247,12 +256,16 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         spec = self._fit_spec(
             geometry, solver, check_random_state(self.random_state),
             warm=self._warm_start(fitted_shapes, geometry),
-            path_cache=path_cache, previous=previous)
+            path_cache=path_cache, previous=previous, progress=progress)
         magnitude = MagnitudeScaling.of(
             X, y, scale_targets=spec.task.scales_targets,
             log_link=losses.BY_NAME[spec.task.loss].link == "log")
         if not magnitude.identity:
             spec = spec.but(warm=None, path_cache=None)  # both in the data's units
+        if progress is not None:
+            progress.to_attributes = functools.partial(
+                self._snapshot_attributes, magnitude=magnitude, geometry=geometry,
+                solver=solver, constraint=constraint)
         fitted = SOLVERS[solver].routine(self.activation)(
             spec, magnitude.samples(X), magnitude.targets(y), sample_weight)
         fitted = magnitude.to_user(fitted)
@@ -270,13 +283,31 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         self._publish(fitted, geometry, solver, constraint)
         return self
 
+    def _snapshot_attributes(self, fitted: Fitted, *, magnitude, geometry,
+                             solver, constraint) -> dict:
+        """The fitted attributes of ``fitted``, a model at an iteration of a
+        fit (``fitted_estimator`` of scikit-learn's callbacks), published on a
+        copy: the estimator itself is fitted at the end or not at all."""
+        copy = self.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.device_ = kernels.current_device()
+        copy._publish(magnitude.to_user(fitted), geometry, solver, constraint)
+        return {name: value for name, value in copy.__dict__.items()
+                if self.__dict__.get(name, copy) is not value}
+
+    @with_callbacks
     def _partial_fit(self, X, y, sample_weight, first, classes=None):
         """One epoch of ``'adam'`` (or ``'gd'``); see the task classes'
         ``partial_fit``."""
+        progress = start_progress(self, "partial_fit", X, y, sample_weight)
         with self._compute(), _all_or_nothing(self):
-            return self._partial_fit_epoch(X, y, sample_weight, first, classes)
+            self._partial_fit_epoch(X, y, sample_weight, first, classes, progress)
+        if progress is not None:
+            progress.end()
+        return self
 
-    def _partial_fit_epoch(self, X, y, sample_weight, first, classes):
+    def _partial_fit_epoch(self, X, y, sample_weight, first, classes,
+                           progress=None):
         solver = "adam" if self.solver == "auto" else self.solver
         if first:
             self._validate_params()
@@ -288,7 +319,8 @@ class BaseTensorCNN(TensorInputMixin, FittedNetworkMixin, BaseEstimator):
         constraint = self._resolve_constraint() if first else self.constraint_
         spec = self._fit_spec(geometry, solver,
                               check_random_state(self.random_state),
-                              warm=None if first else self._warm_state())
+                              warm=None if first else self._warm_state(),
+                              progress=progress)
         entry = None
         if constraint in KERNEL_ENTRY_CONSTRAINTS:
             entry = (make_constraint(constraint, None, on_weight=False,

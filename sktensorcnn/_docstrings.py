@@ -127,7 +127,10 @@ COMMON_PARAMS_DOC = """
         Seeds the random starts, the CP-ALS initialization, shuffling and the
         validation split.
     verbose : int, default=0
-        Print the objective after each iteration when positive.
+        Print the objective after each iteration when positive.  With
+        scikit-learn 1.9 or later, ``set_callbacks`` takes its callbacks
+        instead (``sklearn.callback.ProgressBar``, ``ScoringMonitor``): a task
+        per solver run, a leaf per iteration, the model at each iteration.
     warm_start : bool, default=False
         Start from the previous fit's factors (a single start) when their shapes
         still fit.

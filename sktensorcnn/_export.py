@@ -116,10 +116,11 @@ class FittedNetworkMixin:
             result = fitted.result
             self._optimizer_state = fitted.optimizer_state
             early = bool(self.early_stopping)
-            self.validation_scores_ = list(result.validation_scores) if early else None
-            self.best_validation_score_ = (max(result.validation_scores)
-                                           if early else None)
-            self.best_loss_ = None if early else result.best_loss
+            # a model at an iteration (callbacks' snapshots) has no curves yet
+            scores = list(getattr(result, "validation_scores", []))
+            self.validation_scores_ = scores if early else None
+            self.best_validation_score_ = max(scores) if early and scores else None
+            self.best_loss_ = None if early else getattr(result, "best_loss", None)
         else:
             self._optimizer_state = None
 

@@ -106,15 +106,20 @@ def fit_projected(spec: FitSpec, X, y, sample_weight) -> Fitted:
         constraint = make_constraint(spec.constraint, parametrization,
                                      on_weight=True, n_kernels=structure.n_kernels,
                                      rng=spec.rng)
+
+        def finish_weight(result, rng=spec.rng):
+            params = constraint.parameters(result.params[0], parametrization, rng)
+            b = intercept(result.params)
+            result.params = params
+            return Fitted(result, alpha, structure.n_kernels,
+                          linear=(params, b, parametrization))
+
         result = minimize_projected(
             objective, start, lambda p: [constraint.project(p[0]), *p[1:]],
             step=step, max_iter=options.iterations(), tol=options.tol,
-            verbose=options.verbose, scale=stopping)
-        params = constraint.parameters(result.params[0], parametrization, spec.rng)
-        b = intercept(result.params)
-        result.params = params
-        return Fitted(result, alpha, structure.n_kernels,
-                      linear=(params, b, parametrization))
+            verbose=options.verbose, scale=stopping,
+            monitor=spec.monitor(_apart(finish_weight), options.iterations()))
+        return finish_weight(result)
 
     kernel_param = structure.kernels
     objective, (A, fc, b), alpha = _network_problem(spec, X, y, sample_weight)
@@ -127,16 +132,28 @@ def fit_projected(spec: FitSpec, X, y, sample_weight) -> Fitted:
         constraint, A, fc = constraint.sized(A, fc)
         project_fc = constraint.project_fc
     dense = FullWeight(kernel_param.shape)
+
+    def finish(result, rng=spec.rng):
+        kernel_params = constraint.parameters(result.params[0], kernel_param, rng)
+        result.params = [*kernel_params, *result.params[1:]]
+        return Fitted(result, alpha, structure.n_kernels,
+                      network=(result.params, kernel_param), constraint=constraint)
+
     with blas_threads(spec, dense, len(y)):
         result = minimize_projected(
             objective, [A, fc, b],
             lambda p: [constraint.project(p[0]), project_fc(p[1]), p[2]],
             max_iter=options.iterations(), tol=options.tol,
-            verbose=options.verbose, scale=stopping)
-    kernel_params = constraint.parameters(result.params[0], kernel_param, spec.rng)
-    result.params = [*kernel_params, *result.params[1:]]
-    return Fitted(result, alpha, structure.n_kernels,
-                  network=(result.params, kernel_param), constraint=constraint)
+            verbose=options.verbose, scale=stopping,
+            monitor=spec.monitor(_apart(finish), options.iterations()))
+    return finish(result)
+
+
+def _apart(finish):
+    """``finish`` on a generator of its own: a snapshot taken for a callback
+    must not draw from the fit's random state (a fit with callbacks ends where
+    one without them does)."""
+    return lambda result: finish(result, np.random.RandomState(0))
 
 
 def fit_rank_reduction(spec: FitSpec, X, y, sample_weight) -> Fitted:
@@ -150,26 +167,38 @@ def fit_rank_reduction(spec: FitSpec, X, y, sample_weight) -> Fitted:
         parametrization = structure.linear
         objective, start, step, intercept, alpha = _linear_problem(
             spec, X, y, sample_weight, parametrization)
-        result = low_rank_descent(objective, start, max_ranks=parametrization.ranks,
-                                  step=step, **solver_options)
         n_factors = len(parametrization.ranks) + 1
-        params = result.params[:n_factors]
-        ranks = params[-1].shape
-        W = tl.tucker_to_tensor((params[-1], params[:-1]))
-        b = intercept([W, *result.params[n_factors:]])
-        result.params = params
-        n_kernels = ranks[-1] if spec.kernels_follow_rank else structure.n_kernels
-        return Fitted(result, alpha, n_kernels,
-                      linear=(params, b, TuckerWeight(parametrization.shape, ranks)),
-                      rank_history=list(result.rank_history))
+
+        def finish_weight(result):
+            params = result.params[:n_factors]
+            ranks = params[-1].shape
+            W = tl.tucker_to_tensor((params[-1], params[:-1]))
+            b = intercept([W, *result.params[n_factors:]])
+            result.params = params
+            n_kernels = ranks[-1] if spec.kernels_follow_rank else structure.n_kernels
+            return Fitted(result, alpha, n_kernels,
+                          linear=(params, b, TuckerWeight(parametrization.shape,
+                                                          ranks)),
+                          rank_history=list(getattr(result, "rank_history", [])))
+
+        result = low_rank_descent(objective, start, max_ranks=parametrization.ranks,
+                                  step=step, **solver_options,
+                                  monitor=spec.monitor(finish_weight,
+                                                       options.iterations()))
+        return finish_weight(result)
     kernel_param = structure.kernels
     objective, start, alpha = _network_problem(spec, X, y, sample_weight)
+
+    def finish(result):
+        core = result.params[len(kernel_param.ranks)]
+        settled = TuckerWeight(_stacked_shape(spec.geometry, structure.n_kernels),
+                               core.shape)
+        return Fitted(result, alpha, structure.n_kernels,
+                      network=(result.params, settled),
+                      rank_history=list(getattr(result, "rank_history", [])))
+
     with blas_threads(spec, FullWeight(kernel_param.shape), len(y)):
         result = low_rank_descent(objective, start, max_ranks=kernel_param.ranks,
-                                  **solver_options)
-    core = result.params[len(kernel_param.ranks)]
-    settled = TuckerWeight(_stacked_shape(spec.geometry, structure.n_kernels),
-                           core.shape)
-    return Fitted(result, alpha, structure.n_kernels,
-                  network=(result.params, settled),
-                  rank_history=list(result.rank_history))
+                                  **solver_options,
+                                  monitor=spec.monitor(finish, options.iterations()))
+    return finish(result)

@@ -48,14 +48,19 @@ def fit_linear(spec: FitSpec, X, y, sample_weight) -> Fitted:
             spec.rng, previous.reshape(parametrization.shape))
         starts = itertools.chain([warm], starts)
     options = spec.options
+
+    def finish(result):
+        W = parametrization.to_tensor(result.params)
+        intercept = (datafit.intercept(W.ravel()) if fit_intercept
+                     else np.zeros(spec.task.n_out))
+        return Fitted(result, alpha, spec.structure.n_kernels,
+                      linear=(result.params, intercept, parametrization))
+
     result = best_of(starts, lambda params: _SQUARED_SOLVERS[spec.solver](
         datafit, parametrization, params, alpha=alpha,
-        max_iter=options.iterations(), tol=options.tol, verbose=options.verbose))
-    W = parametrization.to_tensor(result.params)
-    intercept = (datafit.intercept(W.ravel()) if fit_intercept
-                 else np.zeros(spec.task.n_out))
-    return Fitted(result, alpha, spec.structure.n_kernels,
-                  linear=(result.params, intercept, parametrization))
+        max_iter=options.iterations(), tol=options.tol, verbose=options.verbose,
+        monitor=spec.monitor(finish, options.iterations())))
+    return finish(result)
 
 
 def _fit_linear_loss(spec: FitSpec, X, y, sample_weight) -> Fitted:
@@ -94,24 +99,29 @@ def _fit_linear_loss(spec: FitSpec, X, y, sample_weight) -> Fitted:
     b0 = task.initial_intercept(y, sample_weight)
     stopping = task.stopping_scale(y, sample_weight)
     starts = loss_starts(spec, X, y, sample_weight, parametrization, alpha, scale)
+
+    def finish(result):
+        params, b = list(result.params[:-1]), result.params[-1]
+        # W is multilinear in its factors: one carries the scales (per output:
+        # the rows of the output mode's factor)
+        if np.ndim(spread) == 0:
+            params[-1] = params[-1] * (spread / scale)
+        else:
+            params[-1] = params[-1] / scale
+            params = parametrization.scale_last_mode(
+                params, np.tile(spread, spec.geometry.n_cells))
+        b = b * spread + offset
+        if shift:
+            constant = np.full((1, *X.shape[1:]), shift)
+            z_shift = conv_pool_features(constant, spec.geometry).reshape(-1)
+            W = parametrization.to_tensor(params).reshape(-1, n_out)
+            b = b - z_shift @ W
+        result.params = params
+        return Fitted(result, alpha, spec.structure.n_kernels,
+                      linear=(params, b, parametrization))
+
     result = best_of(starts, lambda params: minimize_lbfgs(
         objective, [*params, b0.copy()], max_iter=options.iterations(),
-        tol=options.tol, verbose=options.verbose, scale=stopping))
-    params, b = list(result.params[:-1]), result.params[-1]
-    # W is multilinear in its factors: one carries the scales (per output: the
-    # rows of the output mode's factor)
-    if np.ndim(spread) == 0:
-        params[-1] = params[-1] * (spread / scale)
-    else:
-        params[-1] = params[-1] / scale
-        params = parametrization.scale_last_mode(
-            params, np.tile(spread, spec.geometry.n_cells))
-    b = b * spread + offset
-    if shift:
-        constant = np.full((1, *X.shape[1:]), shift)
-        z_shift = conv_pool_features(constant, spec.geometry).reshape(-1)
-        W = parametrization.to_tensor(params).reshape(-1, n_out)
-        b = b - z_shift @ W
-    result.params = params
-    return Fitted(result, alpha, spec.structure.n_kernels,
-                  linear=(params, b, parametrization))
+        tol=options.tol, verbose=options.verbose, scale=stopping,
+        monitor=spec.monitor(finish, options.iterations())))
+    return finish(result)

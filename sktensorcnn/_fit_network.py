@@ -148,26 +148,33 @@ def fit_network(spec: FitSpec, X, y, sample_weight) -> Fitted:
                             init=options.init if start == 0 else "random",
                             alpha=alpha, scaling=scaling)
               for start in range(n_init))
+
+    def finish(result):
+        result.params = scaling.to_user(result.params)
+        return Fitted(result, alpha, spec.structure.n_kernels,
+                      network=(result.params, kernel_param), scaling=scaling,
+                      optimizer_state=getattr(result, "state", None))
+
     if solver == "lbfgs":
         stopping = spec.task.stopping_scale(y, sample_weight)
+        max_iter = options.iterations(True)
 
         def run(params):
-            return minimize_lbfgs(objective, params,
-                                  max_iter=options.iterations(True), tol=options.tol,
-                                  verbose=options.verbose, scale=stopping)
+            return minimize_lbfgs(objective, params, max_iter=max_iter,
+                                  tol=options.tol, verbose=options.verbose,
+                                  scale=stopping,
+                                  monitor=spec.monitor(finish, max_iter))
     else:
         state = spec.warm.optimizer_state if spec.warm is not None else None
 
         def run(params):
             return _train_epochs(spec, objective, params, len(y), kernel_param,
-                                 validation, state, options.iterations())
+                                 validation, state, options.iterations(),
+                                 monitor=spec.monitor(finish, options.iterations()))
     with blas_threads(spec, kernel_param,
                       options.samples_per_step(solver, len(y))):
         result = best_of(starts, run)
-    result.params = scaling.to_user(result.params)
-    return Fitted(result, alpha, spec.structure.n_kernels,
-                  network=(result.params, kernel_param), scaling=scaling,
-                  optimizer_state=getattr(result, "state", None))
+    return finish(result)
 
 
 def fit_epoch(spec: FitSpec, X, y, sample_weight, *, first: bool, alpha,
@@ -207,7 +214,7 @@ def fit_epoch(spec: FitSpec, X, y, sample_weight, *, first: bool, alpha,
     with blas_threads(spec, kernel_param,
                       spec.options.samples_per_step(spec.solver, len(y))):
         result = _train_epochs(spec, objective, params, len(y), kernel_param, None,
-                               state, 1)
+                               state, 1, monitor=spec.monitor(None, 1))
     if entry:
         A, fc = result.params[0], result.params[1]
         if first:
@@ -221,7 +228,7 @@ def fit_epoch(spec: FitSpec, X, y, sample_weight, *, first: bool, alpha,
 
 
 def _train_epochs(spec: FitSpec, objective, params, n, kernel_param, validation,
-                  state, max_iter):
+                  state, max_iter, monitor=None):
     """Epochs of ``'gd'`` or ``'adam'`` (see :mod:`sktensorcnn.solvers`)."""
     options, solver, task = spec.options, spec.solver, spec.task
     rate = options.learning_rate_init
@@ -252,6 +259,7 @@ def _train_epochs(spec: FitSpec, objective, params, n, kernel_param, validation,
         max_iter=max_iter, tol=options.tol, n_iter_no_change=options.n_iter_no_change,
         validation_score=validation_score, rng=spec.rng, state=state,
         verbose=options.verbose, epoch_order=getattr(objective, "epoch_order", None),
+        monitor=monitor,
     )
 
 

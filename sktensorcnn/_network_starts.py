@@ -191,7 +191,7 @@ def _spectral_kernels(spec: FitSpec, X, y, sample_weight):
     linear = spec.but(
         activation="identity", solver="als" if spec.task.loss == "squared"
         else "lbfgs", constraint=spec.structure.constraint, warm=None,
-        path_cache=None, previous=None,
+        path_cache=None, previous=None, progress=None,
         options=replace(options, verbose=0, warm_start=False, sparsity=None,
                         radius=None),
         rng=check_random_state(options.random_state),

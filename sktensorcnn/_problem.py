@@ -143,6 +143,9 @@ class FitSpec:
     :class:`~sktensorcnn.model_selection.RankPathCV`: the squared loss's
     sufficient statistics are computed once per data set and shared, and the
     fit at the previous point of the path is one more start.
+    ``progress`` reports the solver runs to scikit-learn's callbacks
+    (:mod:`sktensorcnn._callbacks`); ``None`` when none listens, and for the
+    fits inside a fit (the linear fit that starts a network).
     """
 
     task: Task
@@ -158,10 +161,26 @@ class FitSpec:
     kernels_follow_rank: bool = False
     path_cache: dict | None = None
     previous: Any = None
+    progress: Any = None
 
     def but(self, **changes) -> FitSpec:
         """A copy with ``changes``."""
         return replace(self, **changes)
+
+    def monitor(self, finish: Callable[[SolverResult], Fitted] | None,
+                max_iter: int) -> Callable[[list], bool] | None:
+        """The ``monitor`` of one solver run (see
+        :meth:`~sktensorcnn._callbacks.FitProgress.monitor`), or ``None`` when
+        no callback listens.  ``finish`` turns a solver's result into the
+        routine's :class:`Fitted`; called on a copy of the parameters at an
+        iteration, it is the model as if the fit stopped there."""
+        if self.progress is None:
+            return None
+        snapshot = None
+        if finish is not None:
+            def snapshot(params):
+                return finish(SolverResult([np.array(p) for p in params]))
+        return self.progress.monitor(self.solver, max_iter, snapshot)
 
     def penalty(self, sample_weight, datafit=None, constrained=False) -> float:
         """``alpha`` as used (published as ``alpha_``).

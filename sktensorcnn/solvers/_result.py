@@ -30,6 +30,12 @@ class SolverResult:
     converged: bool = False
 
 
+def stop_requested(monitor, params) -> bool:
+    """Report an iteration to ``monitor`` (see the solvers' ``monitor``
+    parameter) and say whether it asks the solver to stop."""
+    return monitor is not None and bool(monitor(params))
+
+
 def relative_decrease(previous: float, current: float, scale: float) -> float:
     """``(f_prev - f) / max(|f_prev|, |f|, scale)``.
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import linalg
 
-from ._result import SolverResult, relative_decrease, ridge_objective, trivial_scale
+from ._result import (
+    SolverResult,
+    relative_decrease,
+    ridge_objective,
+    stop_requested,
+    trivial_scale,
+)
 
 
 def solve_psd(A: np.ndarray, b: np.ndarray, jitter: float = 1e-10) -> np.ndarray:
@@ -37,6 +45,7 @@ def alternating_least_squares(
     max_iter: int = 200,
     tol: float = 1e-6,
     verbose: int = 0,
+    monitor: Callable[[list], bool] | None = None,
 ) -> SolverResult:
     """Minimize ``f(vec W) + alpha / 2 ||W||^2`` block by block.
 
@@ -61,6 +70,10 @@ def alternating_least_squares(
     tol : float
     verbose : int
         Print the objective after each sweep when positive.
+    monitor : callable, optional
+        ``monitor(params) -> stop``, called after each sweep with the current
+        parameters (scikit-learn's callbacks: :mod:`sktensorcnn._callbacks`); a
+        true answer ends the run there, as converged.
 
     Returns
     -------
@@ -87,7 +100,8 @@ def alternating_least_squares(
         result.objective = current
         if verbose:
             print(f"ALS sweep {iteration}: objective {current:.6e}")
-        if relative_decrease(previous, current, scale) <= tol:
+        if (stop_requested(monitor, params)
+                or relative_decrease(previous, current, scale) <= tol):
             result.converged = True
             break
         previous = current

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import minimize
 
-from ._result import SolverResult, ridge_objective, trivial_scale
+from ._result import SolverResult, ridge_objective, stop_requested, trivial_scale
 
 
 def minimize_lbfgs(
@@ -19,6 +19,7 @@ def minimize_lbfgs(
     verbose: int = 0,
     label: str = "L-BFGS",
     scale: float = 1.0,
+    monitor: Callable[[list], bool] | None = None,
 ) -> SolverResult:
     """Minimize ``objective(params) -> (value, gradients)`` with L-BFGS-B.
 
@@ -27,6 +28,9 @@ def minimize_lbfgs(
     scipy measures both on ``objective / scale``: ``scale``, the trivial
     model's objective, makes the rule independent of the targets' units (its
     floor of 1 becomes ``scale``); the objectives recorded stay unscaled.
+    ``monitor(params) -> stop`` is called after each iteration (scikit-learn's
+    callbacks: :mod:`sktensorcnn._callbacks`); a true answer ends the run
+    there, as converged.
     """
     shapes = [p.shape for p in params]
     splits = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
@@ -45,6 +49,9 @@ def minimize_lbfgs(
         if verbose:
             print(f"{label} iteration {len(result.loss_curve)}: "
                   f"objective {result.loss_curve[-1]:.6e}")
+        if stop_requested(monitor, unpack(intermediate_result.x)):
+            result.converged = True
+            raise StopIteration  # scipy ends the minimization at this iterate
 
     theta0 = np.concatenate([p.ravel() for p in params])
     opt = minimize(
@@ -53,7 +60,7 @@ def minimize_lbfgs(
     )
     result.params[:] = unpack(opt.x)
     result.n_iter = int(opt.nit)
-    result.converged = opt.status == 0
+    result.converged = result.converged or opt.status == 0
     result.objective = float(opt.fun) * scale
     return result
 
@@ -67,6 +74,7 @@ def lbfgs(
     max_iter: int = 200,
     tol: float = 1e-6,
     verbose: int = 0,
+    monitor: Callable[[list], bool] | None = None,
 ) -> SolverResult:
     """Minimize ``f(vec W) + alpha / 2 ||W||^2`` over a parametrization of ``W``.
 
@@ -88,4 +96,4 @@ def lbfgs(
     zero = np.zeros(int(np.prod(parametrization.shape)))
     scale = trivial_scale(2 * ridge_objective(datafit, zero, alpha)[0])
     return minimize_lbfgs(objective, params, max_iter=max_iter, tol=tol,
-                          verbose=verbose, scale=scale)
+                          verbose=verbose, scale=scale, monitor=monitor)

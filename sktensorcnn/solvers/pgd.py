@@ -19,7 +19,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._result import SolverResult, relative_decrease, ridge_objective, trivial_scale
+from ._result import (
+    SolverResult,
+    relative_decrease,
+    ridge_objective,
+    stop_requested,
+    trivial_scale,
+)
 
 __all__ = ["minimize_projected", "projected_gradient"]
 
@@ -48,6 +54,7 @@ def minimize_projected(
     tol: float = 1e-6,
     verbose: int = 0,
     scale: float = 1.0,
+    monitor: Callable[[list], bool] | None = None,
 ) -> SolverResult:
     """Minimize ``objective`` over ``{params : project(params) == params}``.
 
@@ -67,6 +74,10 @@ def minimize_projected(
     scale : float, default=1.0
         The trivial model's objective: the unit of the stopping rule
         (:func:`~sktensorcnn.solvers._result.relative_decrease`).
+    monitor : callable, optional
+        ``monitor(params) -> stop``, called after each step with the current
+        parameters (scikit-learn's callbacks: :mod:`sktensorcnn._callbacks`); a
+        true answer ends the run there, as converged.
 
     Returns
     -------
@@ -98,7 +109,8 @@ def minimize_projected(
         if verbose:
             print(f"PGD iteration {it}: objective {value:.6e} (step {step:.3g})")
         step *= 2
-        if relative_decrease(previous, value, scale) < tol:
+        if (stop_requested(monitor, params)
+                or relative_decrease(previous, value, scale) < tol):
             result.converged = True
             break
     result.params = params

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorly as tl
 
-from ._result import SolverResult, relative_decrease
+from ._result import SolverResult, relative_decrease, stop_requested
 
 __all__ = ["RankReductionResult", "energy_hosvd", "low_rank_descent"]
 
@@ -76,6 +76,7 @@ def low_rank_descent(
     tol: float = 1e-6,
     verbose: int = 0,
     scale: float = 1.0,
+    monitor: Callable[[list], bool] | None = None,
 ) -> RankReductionResult:
     """Minimize ``objective([T, *free])`` with ``T`` of adaptive Tucker ranks.
 
@@ -95,6 +96,11 @@ def low_rank_descent(
     scale : float, default=1.0
         The trivial model's objective: the unit of the stopping rule
         (:func:`~sktensorcnn.solvers._result.relative_decrease`).
+    monitor : callable, optional
+        ``monitor(params) -> stop``, called after each iteration with the
+        current ``[*factors, core, *free]`` (scikit-learn's callbacks:
+        :mod:`sktensorcnn._callbacks`); a true answer ends the run there, as
+        converged.
 
     Returns
     -------
@@ -148,7 +154,8 @@ def low_rank_descent(
         if verbose:
             print(f"LRD iteration {it}: objective {value:.6e}, ranks {core.shape}")
         steady = core.shape == previous_ranks
-        if steady and abs(relative_decrease(previous, value, scale)) < tol:
+        if stop_requested(monitor, [*factors, core, *free]) or (
+                steady and abs(relative_decrease(previous, value, scale)) < tol):
             result.converged = True
             break
     result.params = [*factors, core, *free]

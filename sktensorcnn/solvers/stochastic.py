@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._result import SolverResult
+from ._result import SolverResult, stop_requested
 
 #: Growth of the training loss over its first epoch's value taken as
 #: divergence (a step size far too large), not noise.
@@ -105,6 +105,7 @@ def train_by_epochs(
     state: OptimizerState | None = None,
     verbose: int = 0,
     epoch_order: Callable[[np.random.RandomState], np.ndarray] | None = None,
+    monitor: Callable[[list], bool] | None = None,
 ) -> EpochResult:
     """Run up to ``max_iter`` epochs of ``'gd'`` or ``'adam'``.
 
@@ -138,6 +139,10 @@ def train_by_epochs(
         ``rng -> rows``: the order of a shuffled epoch when the samples want
         one (samples in blocks on disk or on a cluster visit their blocks one
         after another); by default the previous epoch's order, reshuffled.
+    monitor : callable, optional
+        ``monitor(params) -> stop``, called after each epoch with the current
+        parameters (scikit-learn's callbacks: :mod:`sktensorcnn._callbacks`); a
+        true answer ends the run there, as converged.
 
     Returns
     -------
@@ -188,7 +193,7 @@ def train_by_epochs(
         if verbose:
             print(f"{message}, {time.perf_counter() - start:.2f} s")
         stall = 0 if improved else stall + 1
-        if stall >= n_iter_no_change:
+        if stop_requested(monitor, params) or stall >= n_iter_no_change:
             result.converged = True
             break
     if best_params is not None:
