@@ -85,18 +85,46 @@ def block_sum(X, fn: Callable, per_row=(), shared=()):
     """``sum_b fn(X_b, *[a[rows_b] for a in per_row], *shared)`` over the
     sample blocks ``X_b`` of the Dask array ``X``, computed where the blocks
     are and summed by a tree reduction (``fn`` returns a number, an array, or a
-    tuple of them)."""
+    tuple of them).  An item of ``per_row`` is an array of one row per sample,
+    or a list of one part per block (:func:`rows_by_block`)."""
     import dask
 
     shared_key = dask.delayed(tuple(shared), pure=True)  # sent once, not per task
+    slices = _row_slices(X)
+    per_block = [rows if isinstance(rows, list)
+                 else [np.asarray(rows)[part] for part in slices]
+                 for rows in per_row]
     parts = [dask.delayed(_on_block, pure=True)(
-        fn, block, [np.asarray(a)[rows] for a in per_row], shared_key)
-        for block, rows in zip(X.to_delayed().ravel(), _row_slices(X))]
+        fn, block, [rows[b] for rows in per_block], shared_key)
+        for b, block in enumerate(X.to_delayed().ravel())]
     while len(parts) > 1:
         parts = [dask.delayed(_add, pure=True)(*parts[i:i + 2])
                  if i + 1 < len(parts) else parts[i]
                  for i in range(0, len(parts), 2)]
     return dask.compute(parts[0])[0]
+
+
+def rows_by_block(X, rows: np.ndarray) -> list:
+    """The parts of ``rows`` (one row per sample of ``X``) that go with each
+    block of ``X``: persisted on the cluster once when a ``distributed.Client``
+    is active (an evaluation then sends their keys, not the rows), the NumPy
+    slices otherwise."""
+    rows = np.asarray(rows)
+    if not _has_client():
+        return [rows[part] for part in _row_slices(X)]
+    import dask.array as da
+
+    chunked = da.from_array(rows, chunks=(X.chunks[0], *rows.shape[1:])).persist()
+    return _PersistedParts(chunked.to_delayed().ravel(), chunked)
+
+
+class _PersistedParts(list):
+    """The parts of a persisted Dask array, one per block, holding the array so
+    that its data stays on the cluster while the parts are in use."""
+
+    def __init__(self, parts, source):
+        super().__init__(parts)
+        self.source = source
 
 
 def sample_sums(X, power: int) -> np.ndarray:
@@ -165,11 +193,13 @@ def map_rows(outputs, fn: Callable, n_columns: int | None = None, dtype=np.float
 
 
 def _host_method(name: str):
-    def run(block, y, weights, geometry, *args):
+    def run(block, targets, weight_scale, geometry, *args):
         from .kernels import HostSamples
 
-        return getattr(HostSamples(block, geometry, y, weights, normalize=False),
-                       name)(*args)
+        # targets: the rows' targets and, last, their weights
+        samples = HostSamples(block, geometry, targets[:, :-1],
+                              targets[:, -1] * weight_scale, normalize=False)
+        return getattr(samples, name)(*args)
     run.__name__ = f"host_{name}"
     return run
 
@@ -183,7 +213,9 @@ class DaskSamples:
     """Samples of a Dask array staged for a fit's evaluations: the protocol of
     :class:`~sktensorcnn.kernels.HostSamples`, each evaluation a
     :func:`block_sum` over the blocks (persisted on the cluster when a
-    ``distributed.Client`` is active, so that the inputs are read once).
+    ``distributed.Client`` is active, so that the inputs are read once, with
+    the targets and weights beside them: an evaluation sends the parameters
+    and the keys of the blocks, nothing of size ``n``).
 
     Parameters
     ----------
@@ -200,12 +232,13 @@ class DaskSamples:
         from .losses import target_rows
 
         n = X.shape[0]
-        self.X = _persisted(X)
+        self.X = persisted(X)
         self.geometry = geometry
         self.y = np.zeros((n, 1)) if y is None else target_rows(y)
         self._weights = (np.ones(n) if sample_weight is None
                          else np.asarray(sample_weight, np.float64))
         self.normalize = normalize
+        self._targets = rows_by_block(self.X, np.column_stack([self.y, self._weights]))
         self._block_index, self._block_data = -1, None
 
     def __len__(self) -> int:
@@ -213,10 +246,12 @@ class DaskSamples:
 
     @property
     def weights(self) -> np.ndarray:
+        return self._weights * self._weight_scale
+
+    @property
+    def _weight_scale(self) -> float:
         total = float(self._weights.sum())
-        if self.normalize and total > 0:
-            return self._weights / total
-        return self._weights
+        return 1.0 / total if self.normalize and total > 0 else 1.0
 
     def epoch_order(self, rng) -> np.ndarray:
         """The rows in the order of a shuffled epoch, block-wise: the blocks in a
@@ -267,29 +302,35 @@ class DaskSamples:
     def forward(self, kernels, Bt, intercept, code):
         import dask
 
-        parts = [dask.delayed(_on_block, pure=True)(
-            _FORWARD, block, [self.y[rows], self._weights[rows]],
-            (self.geometry, kernels, Bt, intercept, code))
-            for block, rows in zip(self.X.to_delayed().ravel(), _row_slices(self.X))]
+        shared = dask.delayed((1.0, self.geometry, kernels, Bt, intercept, code),
+                              pure=True)
+        parts = [dask.delayed(_on_block, pure=True)(_FORWARD, block, [targets], shared)
+                 for block, targets in zip(self.X.to_delayed().ravel(), self._targets)]
         return np.concatenate(dask.compute(*parts), axis=0)
 
     def loss_grad(self, kernels, Bt, intercept, code, loss_code):
-        return block_sum(self.X, _LOSS_GRAD, (self.y, self.weights),
-                         (self.geometry, kernels, Bt, intercept, code, loss_code))
+        return block_sum(self.X, _LOSS_GRAD, (self._targets,),
+                         (self._weight_scale, self.geometry, kernels, Bt, intercept,
+                          code, loss_code))
 
     def factorized_loss_grad(self, params, Bt, intercept, code, loss_code, kind):
         loss, grads, D, db = block_sum(
-            self.X, _FACTORIZED_LOSS_GRAD, (self.y, self.weights),
-            (self.geometry, list(params), Bt, intercept, code, loss_code, kind))
+            self.X, _FACTORIZED_LOSS_GRAD, (self._targets,),
+            (self._weight_scale, self.geometry, list(params), Bt, intercept, code,
+             loss_code, kind))
         return loss, list(grads), D, db
 
 
-def _persisted(X):
-    """``X`` persisted on the cluster when a ``distributed.Client`` is active
-    (its workers spill to disk past their memory limit), else as it is."""
+def _has_client() -> bool:
     try:
         from distributed import default_client
         default_client()
     except (ImportError, ValueError):
-        return X
-    return X.persist()
+        return False
+    return True
+
+
+def persisted(X):
+    """``X`` persisted on the cluster when a ``distributed.Client`` is active
+    (its workers spill to disk past their memory limit), else as it is."""
+    return X.persist() if _has_client() else X

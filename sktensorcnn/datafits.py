@@ -34,7 +34,14 @@ import functools
 
 import numpy as np
 
-from ._dask import block_sum, is_dask_array, map_samples, weighted_sum
+from ._dask import (
+    block_sum,
+    is_dask_array,
+    map_samples,
+    persisted,
+    rows_by_block,
+    weighted_sum,
+)
 from .features import conv_pool_features, iter_feature_chunks
 from .geometry import ConvPoolGeometry
 from .losses import loss_and_gradient
@@ -375,6 +382,10 @@ class FeatureLoss:
                      and not is_dask_array(X))
         self.features = (conv_pool_features(X, geometry).reshape(X.shape[0], -1)
                          if in_memory else None)
+        if is_dask_array(X):  # staged where the blocks are, once for the fit
+            self.X = persisted(X)
+            self._block_rows = (rows_by_block(self.X, self.y),
+                                rows_by_block(self.X, self.weights))
 
     def _chunks(self):
         if self.features is not None:
@@ -387,7 +398,7 @@ class FeatureLoss:
         Wm = w.reshape(-1, self.n_out)
         if is_dask_array(self.X):  # the features of each block, where it is
             value, grad_W, grad_b = block_sum(
-                self.X, _block_feature_terms, (self.y, self.weights),
+                self.X, _block_feature_terms, self._block_rows,
                 (self.geometry, Wm, b, self.loss))
             return value, grad_W.ravel(), grad_b
         value = 0.0

@@ -271,6 +271,39 @@ def test_fits_on_a_local_cluster(client):
     assert all(n > 0 for n in client.run(_tasks_done).values())
 
 
+def test_an_evaluation_on_the_cluster_sends_parameters_not_rows(client, monkeypatch):
+    # The targets and weights are persisted beside the blocks when the samples
+    # are staged: each loss-and-gradient evaluation's graph holds the
+    # parameters and the blocks' keys, so its size does not grow with n.
+    import cloudpickle
+    import dask
+
+    compute, sent = dask.compute, []
+
+    def recording(*collections, **kwargs):
+        sent.append(len(cloudpickle.dumps(dict(collections[0].__dask_graph__()))))
+        return compute(*collections, **kwargs)
+
+    geometry = ConvPoolGeometry.from_params((8, 8), kernel_size=3, pool_size=2)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((2, 3, 3))
+    Bt = _spread(rng.standard_normal((1, 2, 3, 3)), geometry)
+    for n in (400, 10_000):
+        X, y = _data(n=n)
+        staged = kernels.stage_samples(da.from_array(X, chunks=(n // 4, 8, 8)),
+                                       geometry, y, rng.uniform(0.5, 1.5, n))
+        monkeypatch.setattr(dask, "compute", recording)
+        got = staged.loss_grad(A, Bt, np.zeros(1), activation_code("relu"),
+                               loss_code("squared"))
+        monkeypatch.setattr(dask, "compute", compute)
+        expected = kernels.stage_samples(X, geometry, y, staged.weights * n).loss_grad(
+            A, Bt, np.zeros(1), activation_code("relu"), loss_code("squared"))
+        for e, g in zip(expected, got):
+            np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-13)
+    # 10,000 rows of targets and weights would be 160 kB
+    assert sent[1] - sent[0] < 2_000
+
+
 def _tasks_done(dask_worker):
     return len(dask_worker.state.log)
 
