@@ -237,6 +237,9 @@ def _train_epochs(spec: FitSpec, objective, params, n, kernel_param, validation,
     validation_score = None
     if validation is not None:
         X_val, y_val, w_val = validation
+        # staged once for the whole fit: a Dask array's validation rows are
+        # gathered (persisted on a cluster) once, not at every epoch
+        X_val = kernels.stage_samples(X_val, spec.geometry)
         n_kernel_params = len(kernel_param.param_shapes)
         geometry = spec.geometry
 

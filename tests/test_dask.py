@@ -169,6 +169,27 @@ def test_epoch_solvers_and_partial_fit_on_a_dask_array():
     np.testing.assert_allclose(other.predict(X), est.predict(X), rtol=1e-8, atol=1e-8)
 
 
+def test_early_stopping_stages_its_validation_rows_once(monkeypatch):
+    from sktensorcnn import _dask
+
+    X, y = _data(n=200)
+    est = CNNRegressor(2, activation="tanh", solver="gd", early_stopping=True,
+                       max_iter=12, n_iter_no_change=100, **COMMON)
+    expected = _fit(clone(est), X, y).validation_scores_
+    staged, init = [], _dask.DaskSamples.__init__
+
+    def counting(self, X, *args, **kwargs):
+        staged.append(X.shape[0])
+        init(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(_dask.DaskSamples, "__init__", counting)
+    got = _fit(clone(est), _lazy(X), y).validation_scores_
+    assert len(got) == len(expected) == 12
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    # the 20 validation rows are staged once, not once per epoch
+    assert staged.count(20) == 1
+
+
 def test_mini_batches_read_each_block_once_per_epoch():
     X, y = _data()
     geometry = ConvPoolGeometry.from_params(X.shape[1:], kernel_size=3, pool_size=2)
