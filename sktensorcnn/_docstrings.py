@@ -189,12 +189,14 @@ COMMON_ATTRS_DOC = """
     alpha_ : float
         The ridge penalty used (``alpha``, resolved when ``'auto'``).
     best_loss_ : float or None
-        ``'gd'`` / ``'adam'`` without early stopping: the lowest epoch loss.
+        ``'gd'`` / ``'adam'`` without early stopping: the lowest epoch loss;
+        None otherwise.
     validation_scores_ : list of float or None
         ``'gd'`` / ``'adam'`` with early stopping: validation score per epoch (R^2, or
-        accuracy for classifiers).
+        accuracy for classifiers); None otherwise.
     best_validation_score_ : float or None
         The best of ``validation_scores_``; its weights are the fitted ones.
+        None without early stopping.
     n_params_ : int
         Stored weights of the fitted network (kernels or their factors, FC weights,
         intercept).

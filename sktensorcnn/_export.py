@@ -34,6 +34,8 @@ class FittedNetworkMixin:
         self.constraint_ = constraint
         self.alpha_ = fitted.alpha
         self.n_kernels_ = fitted.n_kernels
+        # the epoch solvers' curves, None for the other fits (as in MLP)
+        self.validation_scores_ = self.best_validation_score_ = self.best_loss_ = None
         if fitted.linear is not None:
             self._set_linear(*fitted.linear, geometry)
         else:

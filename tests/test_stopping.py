@@ -96,3 +96,27 @@ def test_negative_sample_weights_are_refused(data):
     with pytest.raises(ValueError, match="Negative values in data passed to "
                                          "`sample_weight`"):
         CNNRegressor(**LAYER).fit(X, y, sample_weight=weights)
+
+
+@pytest.mark.parametrize("params", [
+    dict(activation="relu"),                  # L-BFGS
+    dict(activation="identity"),              # ALS on the statistics
+    dict(activation="relu", solver="adam", early_stopping=False),
+])
+def test_epoch_curves_belong_to_the_fit_that_made_them(data, params):
+    # A refit after an early-stopped Adam fit keeps none of its curves: the
+    # epoch attributes are those of the last fit, None where it has no epochs
+    # (as MLPRegressor's are).
+    X, y = data
+    est = CNNRegressor(2, kernel_size=3, pool_size=2, activation="relu",
+                       solver="adam", early_stopping=True, max_iter=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert len(est.fit(X, y).validation_scores_) == 4
+        est.set_params(**{"solver": "auto", "max_iter": "auto", **params}).fit(X, y)
+    assert est.validation_scores_ is None
+    assert est.best_validation_score_ is None
+    if params.get("solver") == "adam":
+        assert est.best_loss_ == min(est.loss_curve_)
+    else:
+        assert est.best_loss_ is None
