@@ -21,10 +21,9 @@ last axis as columns (the ``L x P`` view of a CNN weight).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import tensorly as tl
+from tensorly.cp_tensor import CPTensor
 from tensorly.decomposition import parafac
 
 __all__ = [
@@ -97,14 +96,9 @@ def cp_factors(W: np.ndarray, rank: int, n_iter: int = 10,
     # they solve, and zero columns pad the factors (still CP rank <= rank)
     for fitted_rank in range(rank, 0, -1):
         try:
-            with warnings.catch_warnings():
-                # TensorLy's note that the SVD start asks for more vectors
-                # than a mode has (it pads them at random)
-                warnings.filterwarnings("ignore", "Trying to compute SVD",
-                                        UserWarning)
-                weights, factors = parafac(W, rank=fitted_rank, n_iter_max=n_iter,
-                                           init="svd", random_state=random_state,
-                                           tol=0)
+            weights, factors = parafac(W, rank=fitted_rank, n_iter_max=n_iter,
+                                       init=_svd_start(W, fitted_rank, random_state),
+                                       random_state=random_state, tol=0)
             break
         except np.linalg.LinAlgError:
             if fitted_rank == 1:
@@ -112,6 +106,25 @@ def cp_factors(W: np.ndarray, rank: int, n_iter: int = 10,
     factors = [np.asarray(f, dtype=float) for f in factors]
     factors[-1] = factors[-1] * np.asarray(weights)
     return [np.pad(f, ((0, 0), (0, rank - f.shape[1]))) for f in factors]
+
+
+def _svd_start(W: np.ndarray, rank: int, random_state):
+    """CP-ALS's SVD start: TensorLy's own (``'svd'``) when every unfolding has
+    ``rank`` singular vectors; otherwise the same start built here, its missing
+    columns drawn uniformly as TensorLy draws them.  TensorLy would warn in
+    that case, and silencing it takes the process-wide warnings filter, which
+    concurrent fits on threads would race on."""
+    if all(rank <= min(n, W.size // n) for n in W.shape):
+        return "svd"
+    rng = tl.check_random_state(random_state)
+    factors = []
+    for mode, n in enumerate(W.shape):
+        U, S, _ = np.linalg.svd(tl.unfold(W, mode), full_matrices=False)
+        if mode == 0:  # the tensor's scale, as TensorLy's start has it
+            U = U * S
+        U = U[:, :rank]
+        factors.append(np.hstack([U, rng.random_sample((n, rank - U.shape[1]))]))
+    return CPTensor((np.ones(rank), factors))
 
 
 def project_sparse(W: np.ndarray, n_nonzero: int) -> np.ndarray:

@@ -133,3 +133,29 @@ def test_cp_factors_of_a_tensor_with_unit_modes_at_a_higher_rank(shape):
     factors = cp_factors(W, 2)
     assert [f.shape for f in factors] == [(n, 2) for n in shape]
     np.testing.assert_allclose(tl.cp_to_tensor((None, factors)), W, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape, rank, rtol", [
+    ((2, 2, 5), 4, 1e-8), ((2, 5, 5), 3, 1e-2), ((3, 3, 3), 2, 1e-6)])
+def test_cp_factors_above_a_modes_size_issue_no_warning(shape, rank, rtol,
+                                                        monkeypatch):
+    """A rank above a mode's size needs padded SVD starts.  They are built
+    without TensorLy's warning: silencing it would take the process-wide
+    warnings filter, which threads fitting at once race on.  The projection
+    is at least as close as the rank-1 one and reproduces a tensor of that
+    CP rank (to CP-ALS's accuracy in 300 sweeps)."""
+    import warnings
+
+    from sktensorcnn.projections import cp_factors
+
+    rng = np.random.default_rng(0)
+    T = tl.cp_to_tensor((None, [rng.standard_normal((n, rank)) for n in shape]))
+    issued = []  # every warning issued, whatever filter a caller put in place
+    monkeypatch.setattr(warnings, "warn", lambda *args, **kwargs: issued.append(args))
+    factors = cp_factors(T, rank, n_iter=300)
+    rank_one = tl.cp_to_tensor((None, cp_factors(T, 1, n_iter=300)))
+    monkeypatch.undo()
+    assert issued == []
+    fitted = tl.cp_to_tensor((None, factors))
+    assert np.linalg.norm(T - fitted) <= np.linalg.norm(T - rank_one) + 1e-9
+    assert np.linalg.norm(T - fitted) <= rtol * np.linalg.norm(T)
