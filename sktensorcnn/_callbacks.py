@@ -39,8 +39,7 @@ except ImportError:  # scikit-learn < 1.9 has no callback API
         return method
 
 
-__all__ = ["CallbackSupportMixin", "FitProgress", "monitor_of", "start_progress",
-           "with_callbacks"]
+__all__ = ["CallbackSupportMixin", "FitProgress", "start_progress", "with_callbacks"]
 
 
 class FitProgress:
@@ -141,8 +140,3 @@ def start_progress(estimator, task_name: str, X, y,
     progress.begin()
     return progress
 
-
-def monitor_of(progress: FitProgress | None, name: str, max_iter: int | None,
-               snapshot: Callable | None = None) -> Callable | None:
-    """``progress.monitor(...)``, or ``None`` when nothing listens."""
-    return None if progress is None else progress.monitor(name, max_iter, snapshot)
