@@ -170,7 +170,6 @@ class FittedNetworkMixin:
                 f"activation={self.activation!r} mixing kernels before the "
                 "activation changes the network."
             )
-        geometry = self.geometry_
         kernel_params, fc, intercept = self._kernel_params_and_head()
         mixing = kernel_params[self._output_factor]  # (K, R)
         R = mixing.shape[1]
@@ -178,18 +177,38 @@ class FittedNetworkMixin:
         kernel_params[self._output_factor] = np.eye(R)
         fc = np.einsum("okp,kr->orp", fc.reshape(self._n_out, self.n_kernels_, -1),
                        mixing)
-        compact = clone(self).set_params(n_kernels=R)
-        compact.__dict__.update({k: v for k, v in self.__dict__.items()
-                                 if k.endswith("_") and not k.startswith("__")})
-        compact._n_out = self._n_out
-        compact.n_kernels_ = R
+        compact = self._with_network(kernel_params, fc, intercept, n_kernels=R)
         compact._weight_params = self._weight_params  # W's factors do not see K
-        compact._network_params = (None if self._network_params is None
-                                   else [*kernel_params, fc, intercept])
-        compact._export_kernels(kernel_params, geometry)
-        compact._set_head(fc, intercept, geometry)
-        compact._set_sizes(geometry)
+        if self._network_params is None:  # a linear fit stays one (warm starts)
+            compact._network_params = None
         return compact
+
+    def _with_network(self, kernel_params, fc, intercept, **params):
+        """A fitted copy of this estimator (``params`` set on it) whose network
+        has the given stacked-kernel parameters, FC weights ``(n_out, K, P)``
+        and intercept: how :meth:`compact` and the compressions of
+        :mod:`sktensorcnn.bounds` build real estimators."""
+        geometry = self.geometry_
+        twin = clone(self).set_params(**params)
+        twin.__dict__.update({k: v for k, v in self.__dict__.items()
+                              if k.endswith("_") and not k.startswith("__")})
+        twin._n_out = self._n_out
+        fc = np.asarray(fc, float).reshape(self._n_out, fc.shape[1], -1)
+        intercept = np.asarray(intercept, float).reshape(self._n_out)
+        twin.n_kernels_ = fc.shape[1]
+        twin._weight_params = None
+        twin._network_params = [*(np.asarray(p, float) for p in kernel_params),
+                                fc, intercept]
+        twin._optimizer_state = None
+        twin._export_kernels(kernel_params, geometry)
+        twin._set_head(fc, intercept, geometry)
+        if self.activation == "identity":  # W_o = sum_k A_k (outer) B_ko
+            stacked = _stacked_layout(twin.kernels_, geometry)
+            W = np.einsum("ak,okp->apo", stacked.reshape(-1, twin.n_kernels_), fc)
+            twin._set_linear_weight(W.reshape(*geometry.weight_shape, self._n_out),
+                                    geometry)
+        twin._set_sizes(geometry)
+        return twin
 
     @property
     def expansion_ratio_(self) -> float:
