@@ -169,7 +169,9 @@ def compression_bound(estimator, X, y, *, gamma: float | None = None,
     keep_depth : bool, default=False
         Keep the ``d^2`` factor of the theorem.
     random_state : int, RandomState instance or None
-        For the interlayer-smoothness probes.
+        For the interlayer-smoothness probes, perturbations of the
+        convolution's output of relative size ``eps = gamma / (sqrt(2) max
+        ||f0||)``, the output error the compression is allowed.
 
     Returns
     -------
@@ -187,10 +189,7 @@ def compression_bound(estimator, X, y, *, gamma: float | None = None,
     m = len(margin)
     f_max = float(np.linalg.norm(f0, axis=1).max())
     depth = 2
-    eps_probe = 0.1
-    stability = noise_stability(estimator, X, zeta=zeta,
-                                perturbation_size=eps_probe,
-                                random_state=random_state)
+    stability = noise_stability(estimator, X, zeta=zeta, n_draws=0)
     rows = effective_params(estimator, X, stability=stability)
     eff = sum(row["eff"] for row in rows)
     candidates, T = _gammas(f_max, gamma)
@@ -215,7 +214,10 @@ def compression_bound(estimator, X, y, *, gamma: float | None = None,
     terms = {"q": q, "eff": [row["eff"] for row in rows], "max_output": f_max,
              "n_gammas": T, "delta": delta, "zeta": zeta, "epsilon": eps,
              "projections": tuple(sizes), **stability.summary()}
-    smooth = stability.smoothness
+    # interlayer smoothness at the relative error the compression may add
+    smooth = noise_stability(estimator, X, zeta=zeta, perturbation_size=min(eps, 1.0),
+                             random_state=random_state).smoothness
+    terms["interlayer_smoothness"] = smooth
     conditions = {"interlayer_smoothness >= 3d": bool(smooth >= 3 * depth),
                   "gamma reachable": bool(g ** 2 <= 2 * f_max ** 2)}
     return BoundReport(float(bound), loss, float(complexity), float(g), m, estimator,

@@ -24,7 +24,6 @@ from numbers import Integral
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
 from ..activations import ACTIVATIONS
@@ -111,7 +110,7 @@ def matrix_project_conv(A, n_positions: int, *, k: int, p: int, random_state=Non
     -------
     coefficients : ndarray of shape (min(k p, D),)
         ``A``'s coordinates in ``S``: the compressed parameters.
-    A_hat : ndarray of shape (n_positions, *A.shape)
+    A_hat : ndarray of shape ``(n_positions, *A.shape)``
     """
     A = np.asarray(A, np.float64)
     for name, value in (("k", k), ("p", p), ("n_positions", n_positions)):
@@ -146,7 +145,7 @@ def _patches(X: np.ndarray, geometry) -> np.ndarray:
     return windows.reshape(X.shape[0], int(np.prod(geometry.conv_shape)), -1)
 
 
-class CompressedNetwork(BaseEstimator):
+class CompressedNetwork:
     """A network whose convolution uses a different filter at every output
     position: what Algorithm 4 of [Compression bounds] compresses a
     convolution into.  It predicts like the estimator it came from (same
@@ -166,6 +165,11 @@ class CompressedNetwork(BaseEstimator):
         self.position_kernels_ = position_kernels
         self.fc_weights_ = fc_weights
         self.intercept_ = intercept
+
+    def __repr__(self) -> str:
+        n_positions, K = self.position_kernels_.shape[:2]
+        return (f"CompressedNetwork({type(self.estimator_).__name__}, "
+                f"{n_positions} positions x {K} kernels)")
 
     @property
     def classes_(self):

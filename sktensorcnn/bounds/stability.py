@@ -176,7 +176,8 @@ def noise_stability(estimator, X, *, zeta: float = 0.0,
         Relative size ``||eta|| / ||x1||`` of the Gaussian perturbations that
         measure interlayer smoothness (a stand-in for the compression's noise).
     n_draws : int, default=8
-        Perturbations per sample; the smallest ``rho`` is kept (a linear
+        Perturbations per sample; the smallest ``rho`` is kept (0 skips the
+        measure: ``rho = inf``; a linear
         second layer, ``activation='identity'``, has ``rho = inf`` exactly).
     random_state : int, RandomState instance or None, default=None
 
