@@ -93,6 +93,15 @@ def _outputs(estimator, X):
     return net, Xv, f0, f0 + net.intercept
 
 
+def _margin_sample(estimator, X, y, zeta, what):
+    """Checks, then the network, the margins and ``max ||f0||`` on the sample."""
+    _check_classifier(estimator, what)
+    zeta = _check_zeta(zeta)
+    net, _, f0, f = _outputs(estimator, X)
+    margin = margins_of_outputs(f, label_codes(estimator, y))
+    return net, margin, float(np.linalg.norm(f0, axis=1).max()), zeta
+
+
 def _gammas(f_max: float, gamma):
     if gamma is not None:
         if gamma <= 0:
@@ -182,12 +191,9 @@ def compression_bound(estimator, X, y, *, gamma: float | None = None,
         the compression's noise level) and whether ``gamma`` can be reached
         (``gamma^2 <= 2 max ||f0||^2``).
     """
-    _check_classifier(estimator, "compression_bound")
-    zeta = _check_zeta(zeta)
-    net, Xv, f0, f = _outputs(estimator, X)
-    margin = margins_of_outputs(f, label_codes(estimator, y))
+    net, margin, f_max, zeta = _margin_sample(estimator, X, y, zeta,
+                                              "compression_bound")
     m = len(margin)
-    f_max = float(np.linalg.norm(f0, axis=1).max())
     depth = 2
     stability = noise_stability(estimator, X, zeta=zeta, n_draws=0)
     rows = effective_params(estimator, X, stability=stability)
@@ -244,12 +250,9 @@ def tensor_compression_bound(estimator, X, y, *, gamma: float | None = None,
     -------
     BoundReport
     """
-    _check_classifier(estimator, "tensor_compression_bound")
-    zeta = _check_zeta(zeta)
-    _, _, f0, f = _outputs(estimator, X)
-    margin = margins_of_outputs(f, label_codes(estimator, y))
+    _, margin, f_max, zeta = _margin_sample(estimator, X, y, zeta,
+                                            "tensor_compression_bound")
     m = len(margin)
-    f_max = float(np.linalg.norm(f0, axis=1).max())
     candidates, T = _gammas(f_max, gamma)
     best = None
     for g in candidates:
