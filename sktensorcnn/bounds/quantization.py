@@ -81,15 +81,17 @@ def quantize(estimator, *, n_bits: int = 8) -> Quantized:
     check_is_fitted(estimator)
     if not (isinstance(n_bits, (int, np.integer)) and 2 <= n_bits <= 32):
         raise ValueError(f"n_bits={n_bits!r} must be an integer in [2, 32].")
-    fixed = None
-    if estimator.activation == "identity" and estimator._output_factor is not None:
+    compacted = (estimator.activation == "identity"
+                 and estimator._output_factor is not None)
+    if compacted:
         estimator = estimator.compact()
-        fixed = estimator._output_factor % (len(estimator._kernel_params_and_head()[0]))
     kernel_params, fc, intercept = estimator._kernel_params_and_head()
     rounded, exponents, n_params = [], [], 0
-    for position, values in enumerate(kernel_params):
-        if position == fixed:  # the identity output factor of a compact model
-            rounded.append(np.asarray(values, np.float64))
+    for values in kernel_params:
+        values = np.asarray(values, np.float64)
+        if compacted and values.ndim == 2 and np.array_equal(values,
+                                                             np.eye(len(values))):
+            rounded.append(values)  # the identity output factor of a compact model
             continue
         grid_values, exponent = _round_to_grid(values, n_bits)
         rounded.append(grid_values)
