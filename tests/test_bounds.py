@@ -143,13 +143,25 @@ def test_stability_quantities_match_direct_computation(case):
             J[:, j] = (direct_head(up, fc, g) - direct_head(down, fc, g))[0] / (2 * h)
         jn = np.linalg.norm(J)
         np.testing.assert_allclose(report.jacobian_norm[i], jn, rtol=1e-5)
-        mu_12 = np.sqrt(n1) * np.linalg.norm(J @ x1[i].ravel()) / (
-            jn * np.linalg.norm(x1[i]))
+        # the proof's form (||f0||, equal to ||J x1|| for relu and identity)
+        mu_12 = np.sqrt(n1) * np.linalg.norm(f0) / (jn * np.linalg.norm(x1[i]))
+        if est.activation in ("relu", "identity"):
+            np.testing.assert_allclose(np.linalg.norm(J @ x1[i].ravel()),
+                                       np.linalg.norm(f0), rtol=1e-5)
         np.testing.assert_allclose(report.interlayer_cushion[i], mu_12, rtol=1e-5)
         per_position = (J.reshape(J.shape[0], A.shape[0], n1) ** 2).sum(axis=(0, 1))
         beta = np.sqrt(n1 * per_position.max()) / jn
         np.testing.assert_allclose(report.jacobian_beta[i], beta, rtol=1e-5)
     assert report.beta >= 1.0
+    # summaries leaving out zeta each leave out a common fraction, at least zeta
+    loose = bounds.noise_stability(est, case[1], zeta=0.2, random_state=0)
+    outside = ((loose.layer_cushion < np.array(loose.layer_cushions)).any(axis=1)
+               | (loose.interlayer_cushion < loose.min_interlayer_cushion_raw)
+               | (loose.activation_contraction > loose.contraction)
+               | (loose.jacobian_beta > loose.beta))
+    assert loose.excluded_fraction == pytest.approx(outside.mean())
+    assert loose.excluded_fraction > np.mean(
+        loose.jacobian_beta > loose.beta)  # the union leaves out more than one
     summary = report.summary()
     assert summary["layer_cushion_1"] == report.layer_cushion[:, 0].min()
     assert summary["min_interlayer_cushion_1"] <= 1 / np.sqrt(A.shape[0])
@@ -229,9 +241,11 @@ def test_matrix_project_is_unbiased_with_the_closed_form_error():
 
 def test_matrix_project_keeps_bilinear_forms_as_lemma_2_says():
     rng = np.random.default_rng(1)
-    A, u, v = rng.normal(size=(8, 12)), rng.normal(size=8), rng.normal(size=12)
-    eps, eta = 0.3, 0.1
-    k = int(np.ceil(np.log(1 / eta) / eps ** 2))
+    A = rng.normal(size=(8, 12))
+    U, _, Vt = np.linalg.svd(A)
+    u, v = U[:, 0], Vt[0]  # the hardest pair: the top singular vectors
+    eps, eta = 0.3, 0.05
+    k = int(np.ceil(4 * np.log(2 / eta) / eps ** 2))
     errors = np.array([abs(u @ bounds.matrix_project(A, k=k, random_state=s)[1] @ v
                            - u @ A @ v) for s in range(400)])
     limit = eps * np.linalg.norm(A) * np.linalg.norm(u) * np.linalg.norm(v)
@@ -473,7 +487,7 @@ def test_norm_bounds_and_effective_params():
                   for e in np.eye(conv.shape[0])], axis=1)
     x_max = np.linalg.norm(X.reshape(len(X), -1), axis=1).max()
     spectral = np.linalg.norm(conv, 2) ** 2 * np.linalg.norm(B, 2) ** 2
-    fro = [np.linalg.norm(est.kernels_), np.linalg.norm(B)]
+    fro = [np.linalg.norm(conv), np.linalg.norm(B)]  # the layers' matrices
     expected = x_max ** 2 * spectral * (conv.shape[0] * fro[0] ** 2
                                         / np.linalg.norm(conv, 2) ** 2
                                         + B.shape[0] * fro[1] ** 2
@@ -481,6 +495,14 @@ def test_norm_bounds_and_effective_params():
     assert numerators["spectral_fro"] == pytest.approx(expected, rel=1e-8)
     assert numerators["frobenius"] == pytest.approx(
         x_max ** 2 * fro[0] ** 2 * fro[1] ** 2, rel=1e-8)
+    l1_inf = [np.abs(a).sum(axis=1).max() for a in (conv, B)]
+    assert numerators["l1_inf"] == pytest.approx(
+        x_max ** 2 * l1_inf[0] ** 2 * l1_inf[1] ** 2, rel=1e-8)
+    l12 = [np.linalg.norm(a, axis=1).sum() for a in (conv, B)]
+    spectral_norms = [np.linalg.norm(conv, 2), np.linalg.norm(B, 2)]
+    assert numerators["spectral_l12"] == pytest.approx(
+        x_max ** 2 * spectral * sum((b / s) ** 2 for b, s in zip(l12, spectral_norms)),
+        rel=1e-8)
     rows = bounds.effective_params(est, X)
     assert [r["layer"] for r in rows] == [1, 2]
     assert rows[0]["actual"] + rows[1]["actual"] + 1 == est.n_params_
@@ -508,5 +530,12 @@ def test_regressors_get_diagnostics_and_clear_errors_elsewhere():
                                   random_state=0), X, score)
     with pytest.raises(ValueError, match="Lipschitz"):
         bounds.tensor_compress(squared, X, gamma=1.0)
+    sigmoid = fitted(CNNClassifier(n_kernels=2, kernel_size=3, pool_size=2,
+                                   activation="sigmoid", max_iter=5, random_state=0),
+                     X, score > 0)
+    for function in (bounds.compression_bound, bounds.effective_params):
+        with pytest.raises(ValueError, match="act\\(0\\) = 0"):
+            function(sigmoid, X, score > 0) if function is bounds.compression_bound \
+                else function(sigmoid, X)
     with pytest.raises(ValueError, match="k=0"):
         bounds.matrix_project(np.ones(3), k=0)

@@ -56,7 +56,9 @@ class BoundReport:
     n_samples : int
         ``m``.
     estimator : estimator
-        The network the bound is about: the compressed one.
+        The network the bound is about: the compressed one where it is built
+        (the pruned or the quantized network); the fitted one for
+        :func:`compression_bound`, whose compression is not built.
     terms : dict
         Every quantity that entered the bound, by name.
     conditions : dict
@@ -117,6 +119,22 @@ def _layer_counts(estimator) -> tuple[int, int]:
     return int(estimator.n_params_) - fc - intercept, fc
 
 
+#: Activations the noise-stability chain covers: ``act(0) = 0`` and
+#: 1-Lipschitz ([Compression bounds], Lemma 3's proof).
+STABLE_ACTIVATIONS = ("identity", "relu", "leaky_relu", "tanh")
+
+
+def _check_activation(estimator, what: str) -> None:
+    if estimator.activation not in STABLE_ACTIVATIONS:
+        raise ValueError(
+            f"{what} needs an activation with act(0) = 0 that is 1-Lipschitz, "
+            f"as the noise-stability argument does; activation="
+            f"{estimator.activation!r} is not one. Use one of "
+            f"{list(STABLE_ACTIVATIONS)}, or tensor_compression_bound / "
+            "quantized_bound, which need no such property."
+        )
+
+
 def effective_params(estimator, X, *, zeta: float = 0.0,
                      stability: NoiseStability | None = None) -> list[dict]:
     """Effective number of parameters per layer ([Compression bounds],
@@ -127,7 +145,8 @@ def effective_params(estimator, X, *, zeta: float = 0.0,
     ``beta = omega = 1``).  ``c`` is the activation contraction; the
     ``'eff_per_layer'`` column uses the contraction of each layer's own input
     instead (1 for the raw input of layer 1), which is what the proof's chain
-    uses.  Works for regressors and classifiers.
+    uses.  Works for regressors and classifiers whose activation the argument
+    covers (:data:`STABLE_ACTIVATIONS`).
 
     Returns
     -------
@@ -135,6 +154,7 @@ def effective_params(estimator, X, *, zeta: float = 0.0,
         One per layer: ``layer``, ``eff``, ``eff_per_layer``, ``actual`` and
         ``ratio`` (``eff / actual``; below 1 the layer compresses).
     """
+    _check_activation(estimator, "effective_params")
     s = stability if stability is not None else noise_stability(estimator, X, zeta=zeta)
     c = s.contraction
     (mu_1, mu_2), (to_1, to_2) = s.layer_cushions, s.min_interlayer_cushions
@@ -156,13 +176,19 @@ def compression_bound(estimator, X, y, *, gamma: float | None = None,
     """The noise-stability compression bound of [Compression bounds]
     (Theorem 5.1) for a fitted classifier, on its training sample.
 
-    ``L_0(g) <= L_gamma(f) + zeta + sqrt(q / m) + sqrt(log(T / delta) / (2 m))``
-    with ``q = max ||f0||^2 / gamma^2 sum_i eff_i``
-    (:func:`effective_params`) the number of parameters the random-projection
-    compression ``g`` needs (the paper's Lemma 14), ``T`` the margins tried.
-    As in the paper's experiments, the depth factor ``d^2 = 4`` (unless
-    ``keep_depth``), the logarithms and the constants are dropped: the value is
-    an estimate of the bound's size, not a guarantee.
+    ``L_0(g) <= L_gamma(f) + z + sqrt(q / m) + sqrt(log(T / delta) / (2 m))``
+    with ``q = max ||f0||^2 / gamma^2 sum_i eff_i`` (:func:`effective_params`),
+    ``T`` the margins tried and ``z`` the fraction of samples the stability
+    summaries leave out together.  ``q`` is the quantity the paper plots: the
+    number of parameters of the random-projection compression ``g`` (Lemma 14)
+    up to its logarithms and constants -- the convolution's constant ``Q`` is
+    not given, so the actual size of ``g`` is not known, and ``g`` is not
+    built.  As in the paper's experiments the depth factor ``d^2 = 4`` is
+    dropped too (unless ``keep_depth``): the value is an estimate of the
+    bound's size, for comparisons and trends, not a guarantee (``q`` also
+    depends on the sample through the stability quantities).  The activation
+    must satisfy ``act(0) = 0`` and be 1-Lipschitz (relu, leaky_relu, tanh,
+    identity).
 
     Parameters
     ----------
@@ -173,8 +199,8 @@ def compression_bound(estimator, X, y, *, gamma: float | None = None,
         ``t = 0..19`` (paying ``log 20``).
     delta : float, default=0.05
     zeta : float in [0, 1), default=0.0
-        Fraction of samples the stability quantities may leave out (added to
-        the bound).
+        Fraction of samples each stability quantity may leave out; the bound
+        adds the fraction they leave out together.
     keep_depth : bool, default=False
         Keep the ``d^2`` factor of the theorem.
     random_state : int, RandomState instance or None
@@ -185,17 +211,21 @@ def compression_bound(estimator, X, y, *, gamma: float | None = None,
     Returns
     -------
     BoundReport
+        ``estimator`` is the fitted network ``f`` itself (``g`` is not built).
         ``terms`` holds ``q``, ``eff``, the stability summary, ``max_output``
-        and the projection sizes ``k`` (conv, FC) that Lemma 3 asks for;
-        ``conditions`` whether ``rho_delta >= 3 d`` (interlayer smoothness at
+        and the number of projections Lemma 3 asks for in the FC layer
+        (``projections_fc``; the convolution's needs Lemma 14's unknown
+        constant); ``conditions`` whether ``rho_delta >= 3 d`` (interlayer smoothness at
         the compression's noise level) and whether ``gamma`` can be reached
         (``gamma^2 <= 2 max ||f0||^2``).
     """
+    _check_activation(estimator, "compression_bound")
     net, margin, f_max, zeta = _margin_sample(estimator, X, y, zeta,
                                               "compression_bound")
     m = len(margin)
     depth = 2
     stability = noise_stability(estimator, X, zeta=zeta, n_draws=0)
+    left_out = stability.excluded_fraction
     rows = effective_params(estimator, X, stability=stability)
     eff = sum(row["eff"] for row in rows)
     candidates, T = _gammas(f_max, gamma)
@@ -204,22 +234,18 @@ def compression_bound(estimator, X, y, *, gamma: float | None = None,
         q = (depth ** 2 if keep_depth else 1) * f_max ** 2 / g ** 2 * eff
         loss = float(np.mean(margin <= g))
         complexity = np.sqrt(q / m) + np.sqrt(np.log(T / delta) / (2 * m))
-        if best is None or loss + zeta + complexity < best[0]:
-            best = (loss + zeta + complexity, g, q, loss, complexity)
+        if best is None or loss + left_out + complexity < best[0]:
+            best = (loss + left_out + complexity, g, q, loss, complexity)
     bound, g, q, loss, complexity = best
-    # Lemma 3's projection sizes at this margin: eps_i = eps mu_i mu_i-> / (6 c d)
+    # Lemma 3's FC projections at this margin: eps_2 = eps mu_2 mu_2-> / (6 c d)
     eps = g / (np.sqrt(2) * f_max)
     eta = delta / (6 * depth ** 2 * max(net.n_kernels * net.n_positions, 1) ** 2 * m)
-    c = stability.contraction
-    sizes = [int(np.ceil(omega * np.log(1 / eta)
-                         / (eps * mu * to / (6 * c * depth * beta)) ** 2))
-             for mu, to, beta, omega in zip(stability.layer_cushions,
-                                            stability.min_interlayer_cushions,
-                                            (stability.beta, 1.0),
-                                            (stability.overlap, 1))]
+    mu_2, to_2 = stability.layer_cushions[1], stability.min_interlayer_cushions[1]
+    eps_fc = eps * mu_2 * to_2 / (6 * stability.contraction * depth)
     terms = {"q": q, "eff": [row["eff"] for row in rows], "max_output": f_max,
-             "n_gammas": T, "delta": delta, "zeta": zeta, "epsilon": eps,
-             "projections": tuple(sizes), **stability.summary()}
+             "n_gammas": T, "delta": delta, "epsilon": eps,
+             "projections_fc": int(np.ceil(np.log(1 / eta) / eps_fc ** 2)),
+             **stability.summary()}
     # interlayer smoothness at the relative error the compression may add
     smooth = noise_stability(estimator, X, zeta=zeta, perturbation_size=min(eps, 1.0),
                              random_state=random_state).smoothness
@@ -240,8 +266,10 @@ def tensor_compression_bound(estimator, X, y, *, gamma: float | None = None,
     (:func:`~sktensorcnn.bounds.tensor_compress`), which keeps every output
     within ``gamma / 2`` on the sample, so the pruned network ``g`` errs only
     where ``f`` has a margin of at most ``gamma``:
-    ``L_0(g) <= L_gamma(f) + zeta + sqrt(d / m)``, ``d`` the pruned network's
-    parameter count (the paper's plotted form: logarithms dropped, an estimate).
+    ``L_0(g) <= L_gamma(f) + z + sqrt(d / m)``, ``d`` the pruned network's
+    parameter count and ``z`` the fraction of samples the cushions leave out
+    (with ``zeta > 0``): the paper's plotted form, logarithms dropped, an
+    estimate.
     ``terms['quantized']`` holds the rigorous version:
     :func:`quantized_bound` of the pruned network (``n_bits`` per parameter),
     paying for the choice among the possible ranks.
@@ -257,10 +285,10 @@ def tensor_compression_bound(estimator, X, y, *, gamma: float | None = None,
     best = None
     for g in candidates:
         pruned = tensor_compress(estimator, X, gamma=g, zeta=zeta)
-        loss = float(np.mean(margin <= g))
+        loss = float(np.mean(margin <= g)) + pruned.excluded_fraction
         complexity = np.sqrt(pruned.n_params / m) + np.sqrt(np.log(T / delta) / (2 * m))
-        if best is None or loss + zeta + complexity < best[0]:
-            best = (loss + zeta + complexity, g, pruned, loss, complexity)
+        if best is None or loss + complexity < best[0]:
+            best = (loss + complexity, g, pruned, loss, complexity)
     bound, g, pruned, loss, complexity = best
     n_ranks = len(pruned.spectrum.weights) + 1
     quantized = quantized_bound(pruned.estimator, X, y, n_bits=n_bits, delta=delta,
@@ -273,7 +301,8 @@ def tensor_compression_bound(estimator, X, y, *, gamma: float | None = None,
              "tensorization_factor": spectrum.tensorization_factor(j),
              "max_output": f_max,
              "max_output_change": float(pruned.output_change.max()),
-             "n_gammas": T, "delta": delta, "zeta": zeta, "quantized": quantized}
+             "n_gammas": T, "delta": delta, "zeta": zeta,
+             "excluded_fraction": pruned.excluded_fraction, "quantized": quantized}
     conditions = {"output change <= gamma/2 on the sample":
                   bool(pruned.output_change.max() <= g / 2 * (1 + 1e-9)),
                   "gamma reachable": bool(g < 2 * f_max)}
@@ -345,11 +374,14 @@ def norm_bounds(estimator, X, *, gamma: float) -> dict:
     bounds] compares with (its Figure 2), and its own.
 
     Divide by ``m`` and take the square root for a generalization-gap term.
-    Layer 1 is the convolution (its operator norm computed exactly, by
-    iteration; ``||.||_{1,inf}`` and ``||.||_{1,2}`` of the ``K x C L``
-    kernel matrix, rows the kernels), layer 2 the pooling + FC matrix ``Bt``;
-    ``h_i`` is a layer's number of outputs.  The margin bounds scale with
-    ``max ||x||^2 / gamma^2``.
+    Each layer is the linear map it is: layer 1 the convolution as a matrix
+    from the input to its ``K n^1`` outputs (zero padding and stride
+    included), layer 2 the pooling + FC matrix ``Bt``.  Norms are those of
+    these matrices, computed exactly: spectral (by iteration for the
+    convolution), Frobenius, ``||.||_{1,inf}`` (the largest l1 norm of a row)
+    and ``||.||_{1,2}`` (the sum of the rows' l2 norms); ``h_i`` is a layer's
+    number of outputs.  The margin bounds scale with ``max ||x||^2 /
+    gamma^2``.
 
     Returns
     -------
@@ -363,14 +395,17 @@ def norm_bounds(estimator, X, *, gamma: float) -> dict:
         raise ValueError(f"gamma={gamma!r} must be > 0.")
     net, Xv, f0, _ = _outputs(estimator, X)
     x_max = float(np.linalg.norm(Xv.reshape(len(Xv), -1), axis=1).max())
-    kernel_matrix = net.kernels.reshape(net.n_kernels, -1)
     Bt = net.fc_matrix()
-    matrices = [kernel_matrix, Bt]
+    # rows of the convolution's matrix: one per (kernel, position), holding the
+    # kernel's entries that meet the (unpadded) input there
+    ones = np.ones(conv_operator(net.kernels, net.geometry).shape[1])
+    row_l1 = conv_operator(np.abs(net.kernels), net.geometry) @ ones
+    row_sq = conv_operator(net.kernels ** 2, net.geometry) @ ones
     spectral = [operator_norm(conv_operator(net.kernels, net.geometry)),
                 float(np.linalg.norm(Bt, 2))]
-    frob = [float(np.linalg.norm(a)) for a in matrices]
-    l1_inf = [float(np.abs(a).sum(axis=1).max()) for a in matrices]
-    l12 = [float(np.linalg.norm(a, axis=1).sum()) for a in matrices]
+    frob = [float(np.sqrt(row_sq.sum())), float(np.linalg.norm(Bt))]
+    l1_inf = [float(row_l1.max()), float(np.abs(Bt).sum(axis=1).max())]
+    l12 = [float(np.sqrt(row_sq).sum()), float(np.linalg.norm(Bt, axis=1).sum())]
     widths = [net.n_kernels * net.n_positions, net.n_outputs]
     scale = x_max ** 2 / gamma ** 2
     f_max = float(np.linalg.norm(f0, axis=1).max())

@@ -9,9 +9,12 @@ quantity is computed exactly, per sample:
 * activation contraction (Def. 6): ``c(x) = ||x1|| / ||act(x1)||``;
 * the Jacobian of layer 2's output with respect to ``x1``,
   ``J(x) = Bt diag(act'(x1))``: its Frobenius norm, the interlayer cushion
-  (Def. 8) ``mu_12(x) = sqrt(n^1) ||J x1|| / (||J||_F ||x1||)`` with ``n^1``
+  (Def. 8) ``mu_12(x) = sqrt(n^1) ||f0(x)|| / (||J||_F ||x1||)`` with ``n^1``
   the convolution output positions, and how well it is distributed over the
-  positions (Def. 9): ``beta(x) = sqrt(n^1) max_p ||J[:, :, p]||_F / ||J||_F``;
+  positions (Def. 9): ``beta(x) = sqrt(n^1) max_p ||J[:, :, p]||_F / ||J||_F``.
+  Def. 8 writes ``||J x1||``, equal to ``||f0||`` for the positively homogeneous
+  activations (relu, leaky_relu, identity); the proof's chain needs
+  ``||f0||``, which is what is computed for every activation;
 * interlayer smoothness (Def. 7): how far layer 2 is from its linearization
   under a perturbation ``eta`` of ``x1``,
   ``rho(x) = ||eta|| ||f0(x)|| / (||x1|| ||f0(x1 + eta) - f0(x1) - J eta||)``
@@ -135,6 +138,18 @@ class NoiseStability:
         """``rho_delta``: the smallest per-sample value (but ``zeta``)."""
         return self._low(self.interlayer_smoothness)
 
+    @property
+    def excluded_fraction(self) -> float:
+        """Fraction of samples outside at least one worst case: what a bound
+        measured with these summaries pays (each summary leaves out its own
+        ``zeta``, so together they may leave out more)."""
+        (mu_1, mu_2), mu_12 = self.layer_cushions, self.min_interlayer_cushion_raw
+        outside = ((self.layer_cushion[:, 0] < mu_1) | (self.layer_cushion[:, 1] < mu_2)
+                   | (self.interlayer_cushion < mu_12)
+                   | (self.activation_contraction > self.contraction)
+                   | (self.jacobian_beta > self.beta))
+        return float(np.mean(outside))
+
     def summary(self) -> dict:
         """Every worst case, by name."""
         mu_1, mu_2 = self.layer_cushions
@@ -144,7 +159,8 @@ class NoiseStability:
                 "min_interlayer_cushion_1_raw": self.min_interlayer_cushion_raw,
                 "activation_contraction": self.contraction,
                 "jacobian_beta": self.beta,
-                "interlayer_smoothness": self.smoothness, "zeta": self.zeta}
+                "interlayer_smoothness": self.smoothness, "zeta": self.zeta,
+                "excluded_fraction": self.excluded_fraction}
 
 
 def _check_zeta(zeta) -> float:
@@ -171,7 +187,8 @@ def noise_stability(estimator, X, *, zeta: float = 0.0,
     X : array-like of shape ``(n_samples, *input_shape_)``
         Usually the training samples: the bounds measure the network on them.
     zeta : float in [0, 1), default=0.0
-        Fraction of samples the worst cases (``summary()``) may leave out.
+        Fraction of samples each worst case (``summary()``) may leave out;
+        ``excluded_fraction`` is how many all of them leave out together.
     perturbation_size : float, default=0.1
         Relative size ``||eta|| / ||x1||`` of the Gaussian perturbations that
         measure interlayer smoothness (a stand-in for the compression's noise).
@@ -217,8 +234,7 @@ def noise_stability(estimator, X, *, zeta: float = 0.0,
         out["jn"][rows] = jacobian_norm
         out["beta"][rows] = _ratio(np.sqrt(n1 * per_position.max(axis=1)),
                                    jacobian_norm)
-        jx = np.linalg.norm(net.top(slope * x1), axis=1)
-        out["mu12"][rows] = _ratio(np.sqrt(n1) * jx, jacobian_norm * x1_norm)
+        out["mu12"][rows] = _ratio(np.sqrt(n1) * f0_norm, jacobian_norm * x1_norm)
         rho = np.full(m, np.inf)
         for _ in range(n_draws if estimator.activation != "identity" else 0):
             eta = rng.standard_normal(x1.shape)

@@ -65,7 +65,8 @@ def frequency_peak(filters: np.ndarray, n_modes: int) -> np.ndarray:
     filters = np.asarray(filters, np.float64)
     sizes = filters.shape[-n_modes:]
     per_mode = max(2, int((_GRID_ENTRIES / max(filters.shape[1], 1)) ** (1 / n_modes)))
-    grid = [int(min(max(16 * l, 64), per_mode)) for l in sizes]
+    # never below the filter's size: a smaller FFT would crop it
+    grid = [int(max(min(max(16 * l, 64), per_mode), l)) for l in sizes]
     spectrum = np.fft.fftn(filters, s=grid, axes=tuple(range(-n_modes, 0)))
     on_grid = np.sqrt((np.abs(spectrum) ** 2).sum(axis=1))
     on_grid = on_grid.reshape(filters.shape[0], -1).max(axis=1)
@@ -185,6 +186,9 @@ class TensorCompression:
         on the sample (at most ``gamma / 2``).
     output_change, relative_change : ndarray of shape (n_samples,)
         Measured on the sample.
+    excluded_fraction : float
+        Fraction of samples below either cushion (with ``zeta > 0``): the
+        guarantee does not cover them, and a bound pays for them.
     """
 
     estimator: object
@@ -197,6 +201,20 @@ class TensorCompression:
     guaranteed_change: float
     output_change: np.ndarray
     relative_change: np.ndarray
+    excluded_fraction: float = 0.0
+
+
+def _fitted_output_rank(estimator, spectrum: KernelSpectrum) -> int:
+    """Components the fitted kernel has: its CP rank, its Tucker output rank,
+    or the rank of the kernels unfolded along ``K``."""
+    structure = getattr(estimator, "_structure_constraint", None)
+    if structure == "tucker":
+        return min(int(estimator.ranks_[-1]), len(spectrum.weights))
+    if structure == "cp":
+        return len(spectrum.weights)
+    tol = spectrum.weights[0] * len(spectrum.weights) * np.finfo(float).eps \
+        if len(spectrum.weights) else 0.0
+    return max(1, int(np.sum(spectrum.weights > tol)))
 
 
 def _truncated(estimator, spectrum: KernelSpectrum, j: int):
@@ -280,20 +298,23 @@ def tensor_compress(estimator, X, *, gamma: float, zeta: float = 0.0
                                 / (B_norm * z_norm), np.inf)
     zeta_1 = np.quantile(per_sample_1, zeta, method="lower")
     zeta_2 = np.quantile(per_sample_2, zeta, method="lower")
+    excluded = float(np.mean((per_sample_1 < zeta_1) | (per_sample_2 < zeta_2)))
     f_max = float(np.linalg.norm(f0, axis=1).max())
     eps = gamma / (2 * f_max) if f_max > 0 else np.inf
     spectrum = kernel_spectrum(estimator)
     budget = eps * zeta_1 * A_norm * zeta_2 * B_norm
     lipschitz = LIPSCHITZ[estimator.activation]
-    R = len(spectrum.weights)
+    R = _fitted_output_rank(estimator, spectrum)
     # at least one component: a network without kernels is no estimator
     j = next((j for j in range(1, R + 1)
               if lipschitz * spectrum.noise_bound(j) * B_spec <= budget), R)
     compressed = _truncated(estimator, spectrum, j)
-    n_params = (_svd_form_params(estimator, j)
-                if getattr(estimator, "_structure_constraint", None) == "rank"
-                else int(compressed.n_params_))
+    # the pruned network as its own structure or as j components, whichever
+    # is smaller, and never more than the fitted one
+    n_params = min(int(compressed.n_params_), _svd_form_params(estimator, j),
+                   int(estimator.n_params_))
     change, relative = output_change(estimator, compressed, X)
     return TensorCompression(compressed, j, n_params, spectrum, float(eps),
                              float(gamma), (float(zeta_1), float(zeta_2)),
-                             float(min(eps * f_max, np.inf)), change, relative)
+                             float(min(eps * f_max, np.inf)), change, relative,
+                             excluded)
