@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import tensorly as tl
 
-from ._fit_network import blas_threads, network_objective
+from . import kernels
+from ._fit_network import network_objective
 from ._linear_starts import loss_starts, squared_starts
 from ._network_starts import network_start
 from ._problem import FitSpec, Fitted
@@ -131,7 +132,6 @@ def fit_projected(spec: FitSpec, X, y, sample_weight) -> Fitted:
     if hasattr(constraint, "sized"):
         constraint, A, fc = constraint.sized(A, fc)
         project_fc = constraint.project_fc
-    dense = FullWeight(kernel_param.shape)
 
     def finish(result, rng=spec.rng):
         kernel_params = constraint.parameters(result.params[0], kernel_param, rng)
@@ -139,7 +139,7 @@ def fit_projected(spec: FitSpec, X, y, sample_weight) -> Fitted:
         return Fitted(result, alpha, structure.n_kernels,
                       network=(result.params, kernel_param), constraint=constraint)
 
-    with blas_threads(spec, dense, len(y)):
+    with kernels.single_threaded_blas():
         result = minimize_projected(
             objective, [A, fc, b],
             lambda p: [constraint.project(p[0]), project_fc(p[1]), p[2]],
@@ -197,7 +197,7 @@ def fit_rank_reduction(spec: FitSpec, X, y, sample_weight) -> Fitted:
                       network=(result.params, settled),
                       rank_history=list(getattr(result, "rank_history", [])))
 
-    with blas_threads(spec, FullWeight(kernel_param.shape), len(y)):
+    with kernels.single_threaded_blas():
         result = low_rank_descent(objective, start, max_ranks=kernel_param.ranks,
                                   **solver_options,
                                   monitor=spec.monitor(finish, options.iterations()))

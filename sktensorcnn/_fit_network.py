@@ -8,8 +8,6 @@ network back to the user's units at the end.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from . import kernels
@@ -21,7 +19,7 @@ from .network import factorized_network_loss, network_loss, network_outputs
 from .parametrizations import CPWeight, TuckerWeight
 from .solvers import minimize_lbfgs, train_by_epochs
 
-__all__ = ["blas_threads", "factorized_kind", "fit_epoch", "fit_network",
+__all__ = ["factorized_kind", "fit_epoch", "fit_network",
            "network_objective"]
 
 #: Solvers that train by epochs (and have ``partial_fit``).
@@ -38,23 +36,6 @@ def factorized_kind(geometry, kernel_param, n_kernels: int):
         return "cp", kernels.uses_factorized(geometry, kernel_param.rank, n_kernels,
                                              "cp")
     return None, False
-
-
-def blas_threads(spec: FitSpec, kernel_param, n_samples: int):
-    """BLAS keeps its threads on the BLAS (im2col) path, when the products of
-    one evaluation are large enough to pay for them; elsewhere the numba
-    kernels' threads do the work (see
-    :func:`sktensorcnn.kernels.single_threaded_blas`: BLAS threads spinning
-    after a small product slow the numba head down 5-15x)."""
-    geometry, K = spec.geometry, spec.structure.n_kernels
-    if factorized_kind(geometry, kernel_param, K)[1] or not kernels.uses_gemm(
-            geometry, K):
-        return kernels.single_threaded_blas()
-    macs = (n_samples * int(np.prod(geometry.conv_shape))
-            * geometry.n_kernel_entries * K)
-    if macs < kernels.BLAS_THREADS_MIN_MACS:
-        return kernels.single_threaded_blas()
-    return contextlib.nullcontext()
 
 
 def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
@@ -171,8 +152,9 @@ def fit_network(spec: FitSpec, X, y, sample_weight) -> Fitted:
             return _train_epochs(spec, objective, params, len(y), kernel_param,
                                  validation, state, options.iterations(),
                                  monitor=spec.monitor(finish, options.iterations()))
-    with blas_threads(spec, kernel_param,
-                      options.samples_per_step(solver, len(y))):
+    # every path parallelizes over samples on the kernels' threads; BLAS
+    # threads left spinning after its thin products would take their cores
+    with kernels.single_threaded_blas():
         result = best_of(starts, run)
     return finish(result)
 
@@ -211,8 +193,9 @@ def fit_epoch(spec: FitSpec, X, y, sample_weight, *, first: bool, alpha,
     else:
         params = scaling.to_internal(warm.network_params)
         state = warm.optimizer_state
-    with blas_threads(spec, kernel_param,
-                      spec.options.samples_per_step(spec.solver, len(y))):
+    # every path parallelizes over samples on the kernels' threads; BLAS
+    # threads left spinning after its thin products would take their cores
+    with kernels.single_threaded_blas():
         result = _train_epochs(spec, objective, params, len(y), kernel_param, None,
                                state, 1, monitor=spec.monitor(None, 1))
     if entry:

@@ -35,3 +35,19 @@ def network_reference(X, kernels, fc_weights, intercept, geometry):
     pooled = conv_pool_reference(X, kernels, geometry)
     n, K = pooled.shape[:2]
     return pooled.reshape(n, -1) @ fc_weights.reshape(-1) + intercept
+
+
+def patches_reference(X, kernel_size, stride, pad_before, padded_shape, conv_shape):
+    """``(b, M, C * L)`` patches of samples ``X`` ``(b, C, d1..d4)`` (canonical
+    4-mode layout), by sliding windows: the dense convolution is ``P @ A^T``."""
+    b, C = X.shape[:2]
+    pads = [(0, 0), (0, 0)] + [
+        (int(lo), int(D - d - lo))
+        for lo, D, d in zip(pad_before, padded_shape, X.shape[2:])
+    ]
+    Xp = np.pad(X, pads)
+    win = sliding_window_view(Xp, tuple(kernel_size), axis=(2, 3, 4, 5))
+    win = win[:, :, ::stride[0], ::stride[1], ::stride[2], ::stride[3]]
+    win = win[:, :, :conv_shape[0], :conv_shape[1], :conv_shape[2], :conv_shape[3]]
+    win = np.moveaxis(win, 1, 5)  # (b, m1..m4, C, l1..l4)
+    return np.ascontiguousarray(win).reshape(b, int(np.prod(conv_shape)), -1)

@@ -5,13 +5,14 @@ import warnings
 
 import numpy as np
 import pytest
+from _reference import patches_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 from sktensorcnn import CPCNNRegressor, TuckerCNNRegressor, kernels
 from sktensorcnn.kernel_structures import _kernel_layout, _stacked_layout
-from sktensorcnn.kernels import _cpu_factorized, _cpu_gemm
+from sktensorcnn.kernels import _cpu_factorized
 from sktensorcnn.kernels._host import _network_args
 from sktensorcnn.network import network_outputs
 from sktensorcnn.parametrizations import CPWeight, TuckerWeight
@@ -39,7 +40,7 @@ def test_factorized_equals_dense(geometry, seed, K, kind, data):
     A = _kernel_layout(weight.to_tensor(params), geometry)
     X6, A6, Bt6, (pad, padded, stride, _) = _network_args(
         X, A, np.zeros((1, K, *geometry.conv_shape)), geometry)
-    P = _cpu_gemm._patches(X6, A6.shape[2:], stride, pad, padded, Bt6.shape[2:])
+    P = patches_reference(X6, A6.shape[2:], stride, pad, padded, Bt6.shape[2:])
     np.testing.assert_allclose(Y.reshape(3, -1, K), P @ A6.reshape(K, -1).T,
                                atol=1e-10)
     dY = rng.standard_normal(Y.shape)

@@ -118,11 +118,6 @@ def conv_pool_features(
     return BACKENDS[current_device()].features(X, geometry, out)
 
 
-#: Multiply-adds of the convolution products of one evaluation (all samples)
-#: below which BLAS runs on one thread during training (see ``_blas_threads``).
-BLAS_THREADS_MIN_MACS = 2**27
-
-
 def network_forward(
     X: np.ndarray, kernels: np.ndarray, Bt: np.ndarray, intercept: np.ndarray,
     geometry: ConvPoolGeometry, code: int,
