@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from . import _cpu_head
+from ._cpu_pointwise import activate, head_sample
 from ._memory import CHUNK_BYTES
 from ._threads import block_bounds, n_blocks_for, run_blocks, single_threaded_blas
 
@@ -64,23 +65,82 @@ def _convolve_block(Xp, AT, stride, kernel_size, conv_shape, first, last, Y):
 
 
 @njit(cache=True, nogil=True)
-def _kernel_grad_block(Xp, dY, stride, kernel_size, conv_shape, first, last, dAT):
-    """``dA^T += sum_i sum_slab patches(X_i, slab) dY[i, slab]^T`` ``(C L, K)``
-    (float64 across samples, the data's precision within one; this
-    orientation of the product runs 1.5x faster in float32 than ``dY P^T``)."""
+def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, stride,
+                      kernel_size, conv_shape, first, last, D, db, dAT):
+    """:func:`_loss_grad_block` for one output (regression, binary
+    classification), gathering each slab once.  With one output ``dY = g
+    act'(Y) Bt`` and the loss's derivative ``g`` is a scalar per sample, so the
+    kernel gradient ``g sum_slab P (act'(Y) Bt)^T`` is accumulated during the
+    forward pass, while the slab's patches are still in cache, and scaled by
+    ``g`` once the head has it."""
     m1, m2, m3, m4 = conv_shape[0], conv_shape[1], conv_shape[2], conv_shape[3]
-    CL, K = dAT.shape
-    Pt = np.empty((CL, m3 * m4), dtype=Xp.dtype)
+    size = m3 * m4
+    K, CL = AT.shape
+    Pt = np.empty((CL, size), dtype=Xp.dtype)
+    V = np.empty(m1 * m2 * K * size, dtype=Xp.dtype)
+    W = np.empty((K, size), dtype=Xp.dtype)
     part = np.zeros((CL, K), dtype=Xp.dtype)
+    f = np.empty(1)
+    G = np.empty(1)
+    B0 = Bt[0]
+    loss = 0.0
     for i in range(first, last):
         for i1 in range(m1):
             for i2 in range(m2):
                 _gather_slab(Xp[i], i1, i2, stride, kernel_size, m3, m4, Pt)
-                part += np.dot(Pt, dY[i, i1 * m2 + i2].T)
+                Y = np.dot(AT, Pt)
+                offset = (i1 * m2 + i2) * K * size
+                for k in range(K):
+                    for t in range(size):
+                        j = offset + k * size + t
+                        V[j], slope = activate(act_code, Y[k, t])
+                        W[k, t] = slope * B0[j]
+                part += np.dot(Pt, W.T)
+        loss += head_sample(V, Bt, intercept, loss_code, y[i], weights[i], f, G, D,
+                            db)
+        g = G[0]
+        for j in range(CL):
+            for k in range(K):
+                dAT[j, k] += g * part[j, k]
+                part[j, k] = 0.0
+    return loss
+
+
+@njit(cache=True, nogil=True)
+def _loss_grad_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, stride,
+                     kernel_size, conv_shape, first, last, D, db, dAT):
+    """Samples ``first <= i < last``, one at a time: the convolution slab by
+    slab into the sample's outputs (a buffer that stays in cache), the head
+    (loss, ``D``, ``db`` and ``dY`` over the outputs, see :mod:`._cpu_head`),
+    then the kernel gradient ``dA^T += sum_slab patches dY^T`` ``(C L, K)``
+    with the slabs gathered again.  Returns the samples' loss; adds to ``D``,
+    ``db`` and ``dAT`` (float64 across samples, the data's precision within
+    one; ``P dY^T`` runs 1.5x faster in float32 than ``dY P^T``)."""
+    m1, m2, m3, m4 = conv_shape[0], conv_shape[1], conv_shape[2], conv_shape[3]
+    size = m3 * m4
+    K, CL = AT.shape
+    Pt = np.empty((CL, size), dtype=Xp.dtype)
+    Yi = np.empty((1, m1 * m2 * K * size), dtype=Xp.dtype)
+    slabs = Yi.reshape((m1 * m2, K, size))
+    part = np.zeros((CL, K), dtype=Xp.dtype)
+    loss = 0.0
+    for i in range(first, last):
+        for i1 in range(m1):
+            for i2 in range(m2):
+                _gather_slab(Xp[i], i1, i2, stride, kernel_size, m3, m4, Pt)
+                slabs[i1 * m2 + i2] = np.dot(AT, Pt)
+        loss += _cpu_head.loss_grad_block(Yi, Bt, intercept, y[i:i + 1],
+                                          weights[i:i + 1], act_code, loss_code,
+                                          0, 1, D, db)
+        for i1 in range(m1):
+            for i2 in range(m2):
+                _gather_slab(Xp[i], i1, i2, stride, kernel_size, m3, m4, Pt)
+                part += np.dot(Pt, slabs[i1 * m2 + i2].T)
         for j in range(CL):
             for k in range(K):
                 dAT[j, k] += part[j, k]
                 part[j, k] = 0.0
+    return loss
 
 
 def _padded(X, pad_before, padded_shape):
@@ -109,19 +169,6 @@ def _convolve(Xp, AT, stride, kernel_size, conv_shape):
             Xp, AT, stride, kernel_size, shape,
             *block_bounds(n, n_blocks, block), Y), n_blocks)
     return Y
-
-
-def _kernel_grad(Xp, dY, stride, kernel_size, conv_shape, CL):
-    """``(K, C L)`` gradient of the kernels from ``dY`` ``(b, m1 m2, K, m3 m4)``."""
-    n, K = dY.shape[0], dY.shape[2]
-    n_blocks = n_blocks_for(n, dY[0].size * CL)
-    parts = np.zeros((n_blocks, CL, K))
-    shape = np.asarray(conv_shape, dtype=np.int64)
-    with single_threaded_blas():
-        run_blocks(lambda block: _kernel_grad_block(
-            Xp, dY, stride, kernel_size, shape,
-            *block_bounds(n, n_blocks, block), parts[block]), n_blocks)
-    return parts.sum(axis=0).T
 
 
 def _slab_head_weights(Bt, dtype):
@@ -195,20 +242,26 @@ def network_loss_grad(
     n, K = X.shape[0], A.shape[0]
     AT = np.ascontiguousarray(A.reshape(K, -1), dtype=X.dtype)
     kernel_size = np.asarray(A.shape[2:], dtype=np.int64)
+    shape = np.asarray(Bt.shape[2:], dtype=np.int64)
     Bt_flat = _slab_head_weights(Bt, X.dtype)
-    size = Bt_flat.shape[1]
-    loss, db = 0.0, np.zeros(Bt.shape[0])
-    dA = np.zeros((K, AT.shape[1]))
-    D = np.zeros((Bt.shape[0], size))
-    for rows in _chunks(n, size * X.itemsize):
+    n_out, size = Bt_flat.shape
+    n_blocks = n_blocks_for(n, 2 * size * AT.shape[1])
+    Ds = np.zeros((n_blocks, n_out, size))
+    dbs = np.zeros((n_blocks, n_out))
+    dATs = np.zeros((n_blocks, AT.shape[1], K))
+    block_kernel = _one_output_block if n_out == 1 else _loss_grad_block
+
+    def chunk_loss(rows):
         Xp = _padded(X[rows], pad_before, padded_shape)
-        Y = _convolve(Xp, AT, stride, kernel_size, Bt.shape[2:])
-        count = Y.shape[0]
-        n_blocks = n_blocks_for(count, 3 * size * Bt.shape[0])
-        part_loss, part_D, part_db = _cpu_head.loss_grad(  # dY written over Y
-            Y.reshape(count, size), Bt_flat, b, y[rows], weights[rows], code,
-            loss_code, n_blocks)
-        loss, db = loss + part_loss, db + part_db
-        D += part_D
-        dA += _kernel_grad(Xp, Y, stride, kernel_size, Bt.shape[2:], AT.shape[1])
-    return loss, dA.reshape(A.shape), _unslab_head_grad(D, Bt), db
+        count = Xp.shape[0]
+        blocks = min(n_blocks, count)
+        return sum(run_blocks(lambda block: block_kernel(
+            Xp, AT, Bt_flat, b, y[rows], weights[rows], code, loss_code, stride,
+            kernel_size, shape, *block_bounds(count, blocks, block), Ds[block],
+            dbs[block], dATs[block]), blocks))
+
+    with single_threaded_blas():
+        loss = float(sum(chunk_loss(rows)
+                         for rows in _chunks(n, X[0].size * X.itemsize)))
+    dA = dATs.sum(axis=0).T.reshape(A.shape)
+    return loss, dA, _unslab_head_grad(Ds.sum(axis=0), Bt), dbs.sum(axis=0)

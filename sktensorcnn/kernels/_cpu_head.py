@@ -19,7 +19,7 @@ from ._threads import block_bounds, n_blocks_for, run_blocks
 
 
 @njit(cache=True, nogil=True)
-def _loss_grad_block(Y, Bt, intercept, y, weights, act_code, loss_code, first,
+def loss_grad_block(Y, Bt, intercept, y, weights, act_code, loss_code, first,
                      last, D, db):
     """Samples ``first <= i < last`` of :func:`loss_grad`: returns their loss,
     adds to ``D`` and ``db``."""
@@ -60,7 +60,7 @@ def loss_grad(Y, Bt, intercept, y, weights, act_code, loss_code, n_blocks):
     n_out = Bt.shape[0]
     Ds = np.zeros((n_blocks, n_out, size))
     dbs = np.zeros((n_blocks, n_out))
-    losses = run_blocks(lambda block: _loss_grad_block(
+    losses = run_blocks(lambda block: loss_grad_block(
         Y, Bt, intercept, y, weights, act_code, loss_code,
         *block_bounds(n, n_blocks, block), Ds[block], dbs[block]), n_blocks)
     return float(sum(losses)), Ds.sum(axis=0), dbs.sum(axis=0)
