@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from . import _cpu_head
-from ._cpu_pointwise import activate, head_sample
+from ._cpu_pointwise import activate_rows, head_sample
 from ._memory import CHUNK_BYTES
 from ._threads import block_bounds, n_blocks_for, run_blocks, single_threaded_blas
 
@@ -88,13 +88,17 @@ def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, st
         for i1 in range(m1):
             for i2 in range(m2):
                 _gather_slab(Xp[i], i1, i2, stride, kernel_size, m3, m4, Pt)
-                Y = np.dot(AT, Pt)
+                W[:] = np.dot(AT, Pt)
                 offset = (i1 * m2 + i2) * K * size
                 for k in range(K):
+                    # V = act(Y), W = act'(Y) in place (one vectorized loop),
+                    # then W *= Bt
+                    start = offset + k * size
+                    Wk = W[k]
+                    activate_rows(act_code, Wk, V[start:start + size])
+                    Bk = B0[start:start + size]
                     for t in range(size):
-                        j = offset + k * size + t
-                        V[j], slope = activate(act_code, Y[k, t])
-                        W[k, t] = slope * B0[j]
+                        Wk[t] *= Bk[t]
                 part += np.dot(Pt, W.T)
         loss += head_sample(V, Bt, intercept, loss_code, y[i], weights[i], f, G, D,
                             db)
