@@ -29,7 +29,7 @@ from ._network import TwoLayerNetwork, conv_operator, operator_norm, validated_s
 from .margins import _check_classifier, label_codes, margins_of_outputs
 from .quantization import EXPONENTS, quantize
 from .stability import NoiseStability, _check_zeta, noise_stability
-from .tensor import tensor_compress
+from .tensor import prune, pruning_rule
 
 __all__ = ["BoundReport", "compression_bound", "effective_params", "norm_bounds",
            "quantized_bound", "tensor_compression_bound"]
@@ -282,14 +282,20 @@ def tensor_compression_bound(estimator, X, y, *, gamma: float | None = None,
                                             "tensor_compression_bound")
     m = len(margin)
     candidates, T = _gammas(f_max, gamma)
+    rule = pruning_rule(estimator, X, zeta=zeta)
+    pruned_by_rank: dict = {}  # the rule keeps the same ranks over many margins
     best = None
     for g in candidates:
-        pruned = tensor_compress(estimator, X, gamma=g, zeta=zeta)
-        loss = float(np.mean(margin <= g)) + pruned.excluded_fraction
+        j = rule.components(g)[0]
+        if j not in pruned_by_rank:
+            pruned_by_rank[j] = prune(estimator, X, rule, g)
+        pruned = pruned_by_rank[j]
+        loss = float(np.mean(margin <= g)) + rule.excluded_fraction
         complexity = np.sqrt(pruned.n_params / m) + np.sqrt(np.log(T / delta) / (2 * m))
         if best is None or loss + complexity < best[0]:
-            best = (loss + complexity, g, pruned, loss, complexity)
-    bound, g, pruned, loss, complexity = best
+            best = (loss + complexity, g, j, loss, complexity)
+    bound, g, j, loss, complexity = best
+    pruned = prune(estimator, X, rule, g)  # at the margin chosen (eps, gamma)
     n_ranks = len(pruned.spectrum.weights) + 1
     quantized = quantized_bound(pruned.estimator, X, y, n_bits=n_bits, delta=delta,
                                 n_configs=n_ranks * T)

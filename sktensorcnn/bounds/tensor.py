@@ -248,6 +248,83 @@ def _svd_form_params(estimator, j: int) -> int:
             + n_out * int(estimator.fit_intercept))
 
 
+@dataclass(frozen=True)
+class PruningRule:
+    """What the rank rule needs that does not depend on the margin: the
+    spectrum, the cushions and the norms, measured once on the sample."""
+
+    spectrum: KernelSpectrum
+    cushions: tuple
+    excluded_fraction: float
+    max_output: float
+    scale: float  # zeta_1 ||A||_F zeta_2 ||Bt||_F / (L_act ||Bt||_2)
+    n_fitted: int
+
+    def components(self, gamma: float) -> tuple[int, float]:
+        """``(R_hat, eps)`` at margin ``gamma`` (at least one component: a
+        network without kernels is no estimator)."""
+        eps = gamma / (2 * self.max_output) if self.max_output > 0 else np.inf
+        j = next((j for j in range(1, self.n_fitted + 1)
+                  if self.spectrum.noise_bound(j) <= eps * self.scale),
+                 self.n_fitted)
+        return j, float(eps)
+
+
+def pruning_rule(estimator, X, *, zeta: float = 0.0) -> PruningRule:
+    """Measure what the rank rule of :func:`tensor_compress` needs on ``X``."""
+    from .stability import _check_zeta
+
+    zeta = _check_zeta(zeta)
+    if estimator.activation not in LIPSCHITZ:
+        raise ValueError(
+            f"activation={estimator.activation!r} has no Lipschitz constant over "
+            "the whole line; the rank rule needs one: use "
+            f"{sorted(LIPSCHITZ)}."
+        )
+    net = TwoLayerNetwork.of(estimator)
+    Xv = validated_samples(estimator, X)
+    z = net.activate(net.preactivations(Xv))
+    f0 = net.top(z)
+    n = Xv.shape[0]
+    z_norm = np.linalg.norm(z.reshape(n, -1), axis=1)
+    x_norm = np.linalg.norm(Xv.reshape(n, -1), axis=1)
+    Bt = net.fc_matrix()
+    A_norm, B_norm, B_spec = (np.linalg.norm(net.kernels), np.linalg.norm(Bt),
+                              np.linalg.norm(Bt, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_sample_1 = np.where(x_norm > 0, z_norm / (A_norm * x_norm), np.inf)
+        per_sample_2 = np.where(z_norm > 0, np.linalg.norm(f0, axis=1)
+                                / (B_norm * z_norm), np.inf)
+    zeta_1 = np.quantile(per_sample_1, zeta, method="lower")
+    zeta_2 = np.quantile(per_sample_2, zeta, method="lower")
+    excluded = float(np.mean((per_sample_1 < zeta_1) | (per_sample_2 < zeta_2)))
+    spectrum = kernel_spectrum(estimator)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = (zeta_1 * A_norm * zeta_2 * B_norm
+                 / (LIPSCHITZ[estimator.activation] * B_spec))
+    return PruningRule(spectrum, (float(zeta_1), float(zeta_2)), excluded,
+                       float(np.linalg.norm(f0, axis=1).max()),
+                       float(np.nan_to_num(scale, posinf=np.inf)),
+                       _fitted_output_rank(estimator, spectrum))
+
+
+def prune(estimator, X, rule: PruningRule, gamma: float) -> TensorCompression:
+    """The compression :func:`tensor_compress` makes, from a measured rule."""
+    if gamma <= 0:
+        raise ValueError(f"gamma={gamma!r} must be > 0.")
+    j, eps = rule.components(gamma)
+    compressed = _truncated(estimator, rule.spectrum, j)
+    # the pruned network as its own structure or as j components, whichever
+    # is smaller, and never more than the fitted one
+    n_params = min(int(compressed.n_params_), _svd_form_params(estimator, j),
+                   int(estimator.n_params_))
+    change, relative = output_change(estimator, compressed, X)
+    return TensorCompression(compressed, j, n_params, rule.spectrum, eps,
+                             float(gamma), rule.cushions,
+                             float(eps * rule.max_output), change, relative,
+                             rule.excluded_fraction)
+
+
 def tensor_compress(estimator, X, *, gamma: float, zeta: float = 0.0
                     ) -> TensorCompression:
     """Prune the kernel's smallest components as [Tensor generalization]'s
@@ -270,51 +347,6 @@ def tensor_compress(estimator, X, *, gamma: float, zeta: float = 0.0
     -------
     TensorCompression
     """
-    from .stability import _check_zeta
-
-    zeta = _check_zeta(zeta)
     if gamma <= 0:
         raise ValueError(f"gamma={gamma!r} must be > 0.")
-    if estimator.activation not in LIPSCHITZ:
-        raise ValueError(
-            f"activation={estimator.activation!r} has no Lipschitz constant over "
-            "the whole line; the rank rule needs one: use "
-            f"{sorted(LIPSCHITZ)}."
-        )
-    net = TwoLayerNetwork.of(estimator)
-    Xv = validated_samples(estimator, X)
-    x1 = net.preactivations(Xv)
-    z = net.activate(x1)
-    f0 = net.top(z)
-    n = Xv.shape[0]
-    z_norm = np.linalg.norm(z.reshape(n, -1), axis=1)
-    x_norm = np.linalg.norm(Xv.reshape(n, -1), axis=1)
-    Bt = net.fc_matrix()
-    A_norm, B_norm, B_spec = (np.linalg.norm(net.kernels), np.linalg.norm(Bt),
-                              np.linalg.norm(Bt, 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_sample_1 = np.where(x_norm > 0, z_norm / (A_norm * x_norm), np.inf)
-        per_sample_2 = np.where(z_norm > 0, np.linalg.norm(f0, axis=1)
-                                / (B_norm * z_norm), np.inf)
-    zeta_1 = np.quantile(per_sample_1, zeta, method="lower")
-    zeta_2 = np.quantile(per_sample_2, zeta, method="lower")
-    excluded = float(np.mean((per_sample_1 < zeta_1) | (per_sample_2 < zeta_2)))
-    f_max = float(np.linalg.norm(f0, axis=1).max())
-    eps = gamma / (2 * f_max) if f_max > 0 else np.inf
-    spectrum = kernel_spectrum(estimator)
-    budget = eps * zeta_1 * A_norm * zeta_2 * B_norm
-    lipschitz = LIPSCHITZ[estimator.activation]
-    R = _fitted_output_rank(estimator, spectrum)
-    # at least one component: a network without kernels is no estimator
-    j = next((j for j in range(1, R + 1)
-              if lipschitz * spectrum.noise_bound(j) * B_spec <= budget), R)
-    compressed = _truncated(estimator, spectrum, j)
-    # the pruned network as its own structure or as j components, whichever
-    # is smaller, and never more than the fitted one
-    n_params = min(int(compressed.n_params_), _svd_form_params(estimator, j),
-                   int(estimator.n_params_))
-    change, relative = output_change(estimator, compressed, X)
-    return TensorCompression(compressed, j, n_params, spectrum, float(eps),
-                             float(gamma), (float(zeta_1), float(zeta_2)),
-                             float(min(eps * f_max, np.inf)), change, relative,
-                             excluded)
+    return prune(estimator, X, pruning_rule(estimator, X, zeta=zeta), gamma)
