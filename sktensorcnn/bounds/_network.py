@@ -98,6 +98,13 @@ class TwoLayerNetwork:
         return z.reshape(z.shape[0], -1) @ self.fc_matrix().T
 
 
+def ratio(numerator, denominator):
+    """``numerator / denominator``, ``inf`` where the denominator is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0,
+                                                             denominator, 1), np.inf)
+
+
 def validated_samples(estimator, X) -> np.ndarray:
     """``X`` checked as ``estimator`` checks it, in its internal layout, float64."""
     check_is_fitted(estimator)

@@ -21,6 +21,7 @@ bound that holds with probability ``1 - delta`` as printed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -295,7 +296,10 @@ def tensor_compression_bound(estimator, X, y, *, gamma: float | None = None,
         if best is None or loss + complexity < best[0]:
             best = (loss + complexity, g, j, loss, complexity)
     bound, g, j, loss, complexity = best
-    pruned = prune(estimator, X, rule, g)  # at the margin chosen (eps, gamma)
+    # the network pruned to rank j, with the margin chosen and its eps
+    eps = rule.components(g)[1]
+    pruned = dataclasses.replace(pruned_by_rank[j], gamma=float(g), eps=eps,
+                                 guaranteed_change=float(eps * rule.max_output))
     n_ranks = len(pruned.spectrum.weights) + 1
     quantized = quantized_bound(pruned.estimator, X, y, n_bits=n_bits, delta=delta,
                                 n_configs=n_ranks * T)

@@ -28,7 +28,7 @@ from sklearn.utils import check_random_state
 
 from ..activations import ACTIVATIONS
 from ..network import _spread
-from ._network import TwoLayerNetwork, dense_twin, validated_samples
+from ._network import TwoLayerNetwork, dense_twin, ratio, validated_samples
 
 __all__ = ["CompressedNetwork", "Compression", "matrix_project",
            "matrix_project_conv", "output_change", "project_compress"]
@@ -247,9 +247,7 @@ def output_change(estimator, compressed, X) -> tuple[np.ndarray, np.ndarray]:
         else compressed._decision(X)
     change = np.linalg.norm(estimator._decision(X) - f_hat, axis=1)
     f0 = np.linalg.norm(net.top(net.activate(net.preactivations(Xv))), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(f0 > 0, change / np.where(f0 > 0, f0, 1), np.inf)
-    return change, relative
+    return change, ratio(change, f0)
 
 
 def project_compress(estimator, X, *, k, conv: str | None = "per_position",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._network import TwoLayerNetwork, validated_samples
+from ._network import TwoLayerNetwork, ratio, validated_samples
 
 __all__ = ["NoiseStability", "noise_sensitivity", "noise_stability"]
 
@@ -42,12 +42,6 @@ def _chunks(n: int, per_sample: int, budget: int = 1 << 22):
     step = max(1, budget // max(per_sample, 1))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
-
-
-def _ratio(numerator, denominator):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, numerator / np.where(denominator > 0,
-                                                             denominator, 1), np.inf)
 
 
 def _quantile(values: np.ndarray, q: float, method: str) -> float:
@@ -226,15 +220,15 @@ def noise_stability(estimator, X, *, zeta: float = 0.0,
         x1_norm = np.linalg.norm(x1.reshape(m, -1), axis=1)
         z_norm = np.linalg.norm(z.reshape(m, -1), axis=1)
         f0_norm = np.linalg.norm(f0, axis=1)
-        out["mu1"][rows] = _ratio(x1_norm, kernel_norm * x_norm)
-        out["mu2"][rows] = _ratio(f0_norm, fc_norm * z_norm)
-        out["c"][rows] = _ratio(x1_norm, z_norm)
+        out["mu1"][rows] = ratio(x1_norm, kernel_norm * x_norm)
+        out["mu2"][rows] = ratio(f0_norm, fc_norm * z_norm)
+        out["c"][rows] = ratio(x1_norm, z_norm)
         per_position = ((slope ** 2) * column_sq).sum(axis=1)  # (m, n1)
         jacobian_norm = np.sqrt(per_position.sum(axis=1))
         out["jn"][rows] = jacobian_norm
-        out["beta"][rows] = _ratio(np.sqrt(n1 * per_position.max(axis=1)),
+        out["beta"][rows] = ratio(np.sqrt(n1 * per_position.max(axis=1)),
                                    jacobian_norm)
-        out["mu12"][rows] = _ratio(np.sqrt(n1) * f0_norm, jacobian_norm * x1_norm)
+        out["mu12"][rows] = ratio(np.sqrt(n1) * f0_norm, jacobian_norm * x1_norm)
         rho = np.full(m, np.inf)
         for _ in range(n_draws if estimator.activation != "identity" else 0):
             eta = rng.standard_normal(x1.shape)
@@ -242,7 +236,7 @@ def noise_stability(estimator, X, *, zeta: float = 0.0,
                     / np.maximum(np.linalg.norm(eta.reshape(m, -1), axis=1),
                                  1e-300))[:, None, None]
             residual = net.top(net.activate(x1 + eta) - z - slope * eta)
-            rho = np.minimum(rho, _ratio(perturbation_size * x1_norm * f0_norm,
+            rho = np.minimum(rho, ratio(perturbation_size * x1_norm * f0_norm,
                                          x1_norm * np.linalg.norm(residual, axis=1)))
         out["rho"][rows] = rho
     return NoiseStability(
@@ -285,4 +279,4 @@ def noise_sensitivity(estimator, X, *, sigma: float = 1e-2, n_draws: int = 32,
     for _ in range(n_draws):
         noise = rng.standard_normal(X.shape) * scale.reshape(-1, *[1] * (X.ndim - 1))
         total += ((f0(X + noise) - clean) ** 2).sum(axis=1)
-    return _ratio(total / n_draws, sigma ** 2 * (clean ** 2).sum(axis=1))
+    return ratio(total / n_draws, sigma ** 2 * (clean ** 2).sum(axis=1))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._network import TwoLayerNetwork, validated_samples
+from ._network import TwoLayerNetwork, ratio, validated_samples
 from .projection import output_change
 
 __all__ = ["KernelSpectrum", "TensorCompression", "frequency_peak", "kernel_spectrum",
@@ -291,10 +291,8 @@ def pruning_rule(estimator, X, *, zeta: float = 0.0) -> PruningRule:
     Bt = net.fc_matrix()
     A_norm, B_norm, B_spec = (np.linalg.norm(net.kernels), np.linalg.norm(Bt),
                               np.linalg.norm(Bt, 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_sample_1 = np.where(x_norm > 0, z_norm / (A_norm * x_norm), np.inf)
-        per_sample_2 = np.where(z_norm > 0, np.linalg.norm(f0, axis=1)
-                                / (B_norm * z_norm), np.inf)
+    per_sample_1 = ratio(z_norm, A_norm * x_norm)
+    per_sample_2 = ratio(np.linalg.norm(f0, axis=1), B_norm * z_norm)
     zeta_1 = np.quantile(per_sample_1, zeta, method="lower")
     zeta_2 = np.quantile(per_sample_2, zeta, method="lower")
     excluded = float(np.mean((per_sample_1 < zeta_1) | (per_sample_2 < zeta_2)))
