@@ -46,15 +46,47 @@ _LOSS_OUTPUTS = {"squared": 2, "logistic": 1, "multinomial": 3, "ovr": 3,
 
 @given(geometry=geometries(), seed=st.integers(0, 2**16),
        activation=st.sampled_from(sorted(ACTIVATIONS)),
-       loss=st.sampled_from(sorted(_LOSS_OUTPUTS)), gemm=st.booleans())
-def test_forward_and_gradients(geometry, seed, activation, loss, gemm):
-    """Both paths (fused numba loops, BLAS im2col) against numpy, every loss."""
+       loss=st.sampled_from(sorted(_LOSS_OUTPUTS)), gemm=st.booleans(),
+       patch_bytes=st.sampled_from([0, 3000, 10**9]))
+def test_forward_and_gradients(geometry, seed, activation, loss, gemm, patch_bytes):
+    """Both paths (fused numba loops, BLAS im2col) against numpy, every loss;
+    the BLAS path gathering patches slab by slab, in groups of a few slabs (the
+    last one partial) and all slabs of a sample at once."""
     threshold = kernels._host.GEMM_MIN_MACS_PER_OUTPUT
     kernels._host.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
+    previous = kernels._cpu_gemm.PATCH_BYTES
+    kernels._cpu_gemm.PATCH_BYTES = patch_bytes
     try:
         _check_forward_and_gradients(geometry, seed, activation, loss)
     finally:
         kernels._host.GEMM_MIN_MACS_PER_OUTPUT = threshold
+        kernels._cpu_gemm.PATCH_BYTES = previous
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("loss", ["squared", "multinomial"])
+def test_slabs_gathered_in_groups(stride, loss):
+    """Volumes on the BLAS path share input planes between slabs: patches
+    gathered one slab at a time, in groups of 2 and 3 (partial last group) and
+    all at once give the reference outputs, loss and gradients (one output:
+    the fused kernel; three: the two-pass one)."""
+    g = ConvPoolGeometry.from_params((7, 11, 6), kernel_size=(2, 3, 2),
+                                     stride=(stride, 1, 1), pool_size=1)
+    plane = int(np.prod(g.kernel_size[1:])) * int(np.prod(g.conv_shape[1:])) * 8
+    l2, m2 = g.kernel_size[0], g.conv_shape[0]
+    threshold = kernels._host.GEMM_MIN_MACS_PER_OUTPUT
+    previous = kernels._cpu_gemm.PATCH_BYTES
+    kernels._host.GEMM_MIN_MACS_PER_OUTPUT = 1
+    try:
+        for group in (1, 2, 3, m2):
+            kernels._cpu_gemm.PATCH_BYTES = ((group - 1) * stride + l2) * plane
+            assert kernels._cpu_gemm._slab_group(
+                1, np.array([1, *g.kernel_size]), np.array([1, *g.stride]),
+                np.array([1, *g.conv_shape]), 8) == group
+            _check_forward_and_gradients(g, group, "relu", loss)
+    finally:
+        kernels._host.GEMM_MIN_MACS_PER_OUTPUT = threshold
+        kernels._cpu_gemm.PATCH_BYTES = previous
 
 
 @given(geometry=geometries(), seed=st.integers(0, 2**16), gemm=st.booleans())

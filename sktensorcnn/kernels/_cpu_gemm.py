@@ -24,21 +24,22 @@ from ._threads import block_bounds, n_blocks_for, run_blocks, single_threaded_bl
 
 
 @njit(cache=True, nogil=True)
-def _gather_slab(Xs, i1, i2, stride, kernel_size, m3, m4, Pt):
-    """``Pt[(c, a), i3 m4 + i4] = Xs[c, i1 s1 + a1, i2 s2 + a2, i3 s3 + a3,
-    i4 s4 + a4]``: the patches of one slab of outputs, one column each (rows
-    along the slab's positions, so that the innermost loop is long)."""
+def _gather_planes(Xs, x1, x2, n2, stride, kernel_size, m3, m4, Q):
+    """``Q[(c, a1, p, a3, a4), i3 m4 + i4] = Xs[c, x1 + a1, x2 + p, i3 s3 + a3,
+    i4 s4 + a4]`` for ``p < n2``: the 2-d patches of ``n2`` consecutive planes,
+    one column per output position of the plane (rows along the positions, so
+    that the innermost loop is long)."""
     C = Xs.shape[0]
-    l1, l2, l3, l4 = kernel_size[0], kernel_size[1], kernel_size[2], kernel_size[3]
-    s1, s2, s3, s4 = stride[0], stride[1], stride[2], stride[3]
+    l1, l3, l4 = kernel_size[0], kernel_size[2], kernel_size[3]
+    s3, s4 = stride[2], stride[3]
     r = 0
     for c in range(C):
         for a1 in range(l1):
-            for a2 in range(l2):
-                plane = Xs[c, i1 * s1 + a1, i2 * s2 + a2]
+            for p in range(n2):
+                plane = Xs[c, x1 + a1, x2 + p]
                 for a3 in range(l3):
                     for a4 in range(l4):
-                        dst = Pt[r]
+                        dst = Q[r]
                         for i3 in range(m3):
                             src = plane[i3 * s3 + a3]
                             base = i3 * m4
@@ -52,21 +53,51 @@ def _gather_slab(Xs, i1, i2, stride, kernel_size, m3, m4, Pt):
 
 
 @njit(cache=True, nogil=True)
-def _convolve_block(Xp, AT, stride, kernel_size, conv_shape, first, last, Y):
+def _slab_patches(Xs, i1, i2, group, stride, kernel_size, conv_shape, Q):
+    """The patches ``(C L, m3 m4)`` of slab ``(i1, i2)`` (the outputs sharing
+    their two leading indices): rows of ``Q``, gathered for ``group``
+    consecutive slabs at once when ``i2`` is a multiple of ``group``.
+
+    Slabs ``i2`` and ``i2 + 1`` read the same input planes but ``s2`` (the
+    stride): with one channel and ``l1 = 1`` (volumes), each slab's patches
+    are the contiguous rows of its ``l2`` planes, so each plane is gathered
+    once per group instead of ``l2`` times (``group = 1`` otherwise)."""
+    l2, l34 = kernel_size[1], kernel_size[2] * kernel_size[3]
+    s2 = stride[1]
+    t = i2 % group
+    if t == 0:
+        count = min(group, conv_shape[1] - i2)
+        _gather_planes(Xs, i1 * stride[0], i2 * s2, (count - 1) * s2 + l2, stride,
+                       kernel_size, conv_shape[2], conv_shape[3], Q)
+    first = t * s2 * l34
+    return Q[first:first + Xs.shape[0] * kernel_size[0] * l2 * l34]
+
+
+@njit(cache=True)
+def _patch_buffer(Xp, group, stride, kernel_size, conv_shape):
+    """Room for the patches of ``group`` slabs (see :func:`_slab_patches`)."""
+    planes = (group - 1) * stride[1] + kernel_size[1]
+    rows = Xp.shape[1] * kernel_size[0] * planes * kernel_size[2] * kernel_size[3]
+    return np.empty((rows, conv_shape[2] * conv_shape[3]), dtype=Xp.dtype)
+
+
+@njit(cache=True, nogil=True)
+def _convolve_block(Xp, AT, stride, kernel_size, conv_shape, group, first, last, Y):
     """``Y[i, slab] = AT @ patches(X_i, slab)`` ``(K, slab size)`` for
     ``first <= i < last``; ``Y`` ``(n, m1 m2, K, m3 m4)``."""
-    m1, m2, m3, m4 = conv_shape[0], conv_shape[1], conv_shape[2], conv_shape[3]
-    Pt = np.empty((AT.shape[1], m3 * m4), dtype=Xp.dtype)
+    m1, m2 = conv_shape[0], conv_shape[1]
+    Q = _patch_buffer(Xp, group, stride, kernel_size, conv_shape)
     for i in range(first, last):
         for i1 in range(m1):
             for i2 in range(m2):
-                _gather_slab(Xp[i], i1, i2, stride, kernel_size, m3, m4, Pt)
+                Pt = _slab_patches(Xp[i], i1, i2, group, stride, kernel_size,
+                                   conv_shape, Q)
                 Y[i, i1 * m2 + i2] = np.dot(AT, Pt)
 
 
 @njit(cache=True, nogil=True)
 def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, stride,
-                      kernel_size, conv_shape, first, last, D, db, dAT):
+                      kernel_size, conv_shape, group, first, last, D, db, dAT):
     """:func:`_loss_grad_block` for one output (regression, binary
     classification), gathering each slab once.  With one output ``dY = g
     act'(Y) Bt`` and the loss's derivative ``g`` is a scalar per sample, so the
@@ -76,7 +107,7 @@ def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, st
     m1, m2, m3, m4 = conv_shape[0], conv_shape[1], conv_shape[2], conv_shape[3]
     size = m3 * m4
     K, CL = AT.shape
-    Pt = np.empty((CL, size), dtype=Xp.dtype)
+    Q = _patch_buffer(Xp, group, stride, kernel_size, conv_shape)
     V = np.empty(m1 * m2 * K * size, dtype=Xp.dtype)
     W = np.empty((K, size), dtype=Xp.dtype)
     part = np.zeros((CL, K), dtype=Xp.dtype)
@@ -87,7 +118,8 @@ def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, st
     for i in range(first, last):
         for i1 in range(m1):
             for i2 in range(m2):
-                _gather_slab(Xp[i], i1, i2, stride, kernel_size, m3, m4, Pt)
+                Pt = _slab_patches(Xp[i], i1, i2, group, stride, kernel_size,
+                                   conv_shape, Q)
                 W[:] = np.dot(AT, Pt)
                 offset = (i1 * m2 + i2) * K * size
                 for k in range(K):
@@ -112,7 +144,7 @@ def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, st
 
 @njit(cache=True, nogil=True)
 def _loss_grad_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, stride,
-                     kernel_size, conv_shape, first, last, D, db, dAT):
+                     kernel_size, conv_shape, group, first, last, D, db, dAT):
     """Samples ``first <= i < last``, one at a time: the convolution slab by
     slab into the sample's outputs (a buffer that stays in cache), the head
     (loss, ``D``, ``db`` and ``dY`` over the outputs, see :mod:`._cpu_head`),
@@ -123,7 +155,7 @@ def _loss_grad_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, str
     m1, m2, m3, m4 = conv_shape[0], conv_shape[1], conv_shape[2], conv_shape[3]
     size = m3 * m4
     K, CL = AT.shape
-    Pt = np.empty((CL, size), dtype=Xp.dtype)
+    Q = _patch_buffer(Xp, group, stride, kernel_size, conv_shape)
     Yi = np.empty((1, m1 * m2 * K * size), dtype=Xp.dtype)
     slabs = Yi.reshape((m1 * m2, K, size))
     part = np.zeros((CL, K), dtype=Xp.dtype)
@@ -131,14 +163,16 @@ def _loss_grad_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, str
     for i in range(first, last):
         for i1 in range(m1):
             for i2 in range(m2):
-                _gather_slab(Xp[i], i1, i2, stride, kernel_size, m3, m4, Pt)
+                Pt = _slab_patches(Xp[i], i1, i2, group, stride, kernel_size,
+                                   conv_shape, Q)
                 slabs[i1 * m2 + i2] = np.dot(AT, Pt)
         loss += _cpu_head.loss_grad_block(Yi, Bt, intercept, y[i:i + 1],
                                           weights[i:i + 1], act_code, loss_code,
                                           0, 1, D, db)
         for i1 in range(m1):
             for i2 in range(m2):
-                _gather_slab(Xp[i], i1, i2, stride, kernel_size, m3, m4, Pt)
+                Pt = _slab_patches(Xp[i], i1, i2, group, stride, kernel_size,
+                                   conv_shape, Q)
                 part += np.dot(Pt, slabs[i1 * m2 + i2].T)
         for j in range(CL):
             for k in range(K):
@@ -155,6 +189,22 @@ def _padded(X, pad_before, padded_shape):
     return np.pad(X, pads) if any(p != (0, 0) for p in pads) else X
 
 
+#: Bytes of the patches gathered at once (a few slabs' worth; it stays in cache
+#: while BLAS multiplies them, see :func:`_slab_patches`).
+PATCH_BYTES = 512 * 1024
+
+
+def _slab_group(n_channels, kernel_size, stride, conv_shape, itemsize) -> int:
+    """Slabs whose patches are gathered together: as many as fit in
+    ``PATCH_BYTES`` when they share their planes (one channel, ``l1 = 1``)."""
+    if n_channels * kernel_size[0] > 1:
+        return 1
+    plane = int(kernel_size[2] * kernel_size[3] * conv_shape[2] * conv_shape[3])
+    planes = PATCH_BYTES // (plane * itemsize)
+    group = (planes - int(kernel_size[1])) // int(stride[1]) + 1
+    return int(np.clip(group, 1, conv_shape[1]))
+
+
 def _slabs(conv_shape) -> tuple[int, int]:
     """``(m1 m2, m3 m4)``: slabs per sample and positions per slab."""
     m1, m2, m3, m4 = (int(m) for m in conv_shape)
@@ -168,9 +218,10 @@ def _convolve(Xp, AT, stride, kernel_size, conv_shape):
                  dtype=Xp.dtype)
     n_blocks = n_blocks_for(n, Y[0].size * AT.shape[1])
     shape = np.asarray(conv_shape, dtype=np.int64)
+    group = _slab_group(Xp.shape[1], kernel_size, stride, shape, Xp.itemsize)
     with single_threaded_blas():
         run_blocks(lambda block: _convolve_block(
-            Xp, AT, stride, kernel_size, shape,
+            Xp, AT, stride, kernel_size, shape, group,
             *block_bounds(n, n_blocks, block), Y), n_blocks)
     return Y
 
@@ -254,6 +305,7 @@ def network_loss_grad(
     dbs = np.zeros((n_blocks, n_out))
     dATs = np.zeros((n_blocks, AT.shape[1], K))
     block_kernel = _one_output_block if n_out == 1 else _loss_grad_block
+    group = _slab_group(X.shape[1], kernel_size, stride, shape, X.itemsize)
 
     def chunk_loss(rows):
         Xp = _padded(X[rows], pad_before, padded_shape)
@@ -261,7 +313,7 @@ def network_loss_grad(
         blocks = min(n_blocks, count)
         return sum(run_blocks(lambda block: block_kernel(
             Xp, AT, Bt_flat, b, y[rows], weights[rows], code, loss_code, stride,
-            kernel_size, shape, *block_bounds(count, blocks, block), Ds[block],
+            kernel_size, shape, group, *block_bounds(count, blocks, block), Ds[block],
             dbs[block], dATs[block]), blocks))
 
     with single_threaded_blas():
