@@ -65,7 +65,7 @@ def test_forward_and_gradients(geometry, seed, activation, loss, gemm, patch_byt
 
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("loss", ["squared", "multinomial"])
-def test_slabs_gathered_in_groups(stride, loss):
+def test_slabs_gathered_in_groups(stride, loss, monkeypatch):
     """Volumes on the BLAS path share input planes between slabs: patches
     gathered one slab at a time, in groups of 2 and 3 (partial last group) and
     all at once give the reference outputs, loss and gradients (one output:
@@ -74,19 +74,14 @@ def test_slabs_gathered_in_groups(stride, loss):
                                      stride=(stride, 1, 1), pool_size=1)
     plane = int(np.prod(g.kernel_size[1:])) * int(np.prod(g.conv_shape[1:])) * 8
     l2, m2 = g.kernel_size[0], g.conv_shape[0]
-    threshold = kernels._host.GEMM_MIN_MACS_PER_OUTPUT
-    previous = kernels._cpu_gemm.PATCH_BYTES
-    kernels._host.GEMM_MIN_MACS_PER_OUTPUT = 1
-    try:
-        for group in (1, 2, 3, m2):
-            kernels._cpu_gemm.PATCH_BYTES = ((group - 1) * stride + l2) * plane
-            assert kernels._cpu_gemm._slab_group(
-                1, np.array([1, *g.kernel_size]), np.array([1, *g.stride]),
-                np.array([1, *g.conv_shape]), 8) == group
-            _check_forward_and_gradients(g, group, "relu", loss)
-    finally:
-        kernels._host.GEMM_MIN_MACS_PER_OUTPUT = threshold
-        kernels._cpu_gemm.PATCH_BYTES = previous
+    monkeypatch.setattr(kernels._host, "GEMM_MIN_MACS_PER_OUTPUT", 1)
+    for group in (1, 2, 3, m2):
+        monkeypatch.setattr(kernels._cpu_gemm, "PATCH_BYTES",
+                            ((group - 1) * stride + l2) * plane)
+        assert kernels._cpu_gemm._slab_group(
+            1, np.array([1, *g.kernel_size]), np.array([1, *g.stride]),
+            np.array([1, *g.conv_shape]), 8) == group
+        _check_forward_and_gradients(g, group, "relu", loss)
 
 
 @given(geometry=geometries(), seed=st.integers(0, 2**16), gemm=st.booleans())

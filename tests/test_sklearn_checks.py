@@ -40,6 +40,7 @@ def estimators(**stopping):
     regression = dict(layer, alpha=1e-3)
     classification = dict(layer, alpha=1e-1)
     convolution = dict(kernel_size=3, padding="same")
+    # projected-gradient and rank-reduction fits creep at tol=1e-12: cap them
     constrained = dict(max_iter=300) if stopping else {}
     return [
         CNNRegressor(**regression),
