@@ -127,6 +127,9 @@ class FullWeight:
     def __init__(self, shape):
         self.shape = tuple(shape)
 
+    def __repr__(self) -> str:
+        return f"FullWeight({self.shape})"
+
     n_blocks = 1
     sweep_order = (0,)
 
@@ -183,6 +186,9 @@ class TuckerWeight:
         self.shape = tuple(shape)
         self.ranks = tuple(ranks)
         self._reduce = _CellReduction(self.shape[-1])
+
+    def __repr__(self) -> str:
+        return f"TuckerWeight({self.shape}, ranks={self.ranks})"
 
     @property
     def n_blocks(self) -> int:
@@ -301,6 +307,9 @@ class CPWeight:
         self.shape = tuple(shape)
         self.rank = int(rank)
         self._reduce = _CellReduction(self.shape[-1])
+
+    def __repr__(self) -> str:
+        return f"CPWeight({self.shape}, rank={self.rank})"
 
     @property
     def n_blocks(self) -> int:
