@@ -15,6 +15,7 @@ if os.environ.get("SKTENSORCNN_TEST_REAL_GPU") != "1":
 
     numba.core.config.reload_config()
 
+import numba.core.config  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -33,13 +34,16 @@ def _short_gil_switch_interval():
     manager polls them in a loop that holds the GIL for a whole switch interval
     (5 ms) at a time; handing the GIL over every 0.1 ms runs these tests about
     3x faster."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+    if not numba.core.config.ENABLE_CUDASIM:
         yield
         return
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(interval)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
 
 GEOMETRIES = {
     "2d": dict(sample_shape=(7, 6), kernel_size=(3, 2), pool_size=2),
