@@ -18,7 +18,6 @@ squares solves for one block at a time, gradient methods use ``J_b^T grad_W``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -222,15 +221,30 @@ class TuckerWeight:
     def initialize(self, rng: np.random.RandomState, W0: np.ndarray | None = None):
         """Truncated HOSVD (one HOOI sweep) of ``W0``, or random orthonormal factors."""
         if W0 is not None and np.any(W0):
-            with warnings.catch_warnings():
-                # ranks above a mode's unfolding rank: TensorLy pads, and says so
-                warnings.simplefilter("ignore", UserWarning)
+            ranks = np.array(self.ranks)
+            # TensorLy's HOSVD and HOOI sweep find every singular vector asked for
+            if np.all(ranks <= np.minimum(W0.shape, np.prod(ranks) // ranks)):
                 core, factors = tucker(
                     W0, rank=list(self.ranks), n_iter_max=1, init="svd"
                 )
-            return [np.asarray(f) for f in factors] + [np.asarray(core)]
+                return [np.asarray(f) for f in factors] + [np.asarray(core)]
+            return self._padded_hosvd(W0, rng)
         factors = [_orthonormal(n, r, rng) for n, r in zip(self.shape, self.ranks)]
         return factors + [rng.standard_normal(self.ranks)]
+
+    def _padded_hosvd(self, W0: np.ndarray, rng: np.random.RandomState) -> list:
+        """Truncated HOSVD of ``W0`` when a rank exceeds its mode's unfolding
+        rank, the missing columns drawn uniformly, as TensorLy draws them.
+        (TensorLy pads too, but warns, and silencing it takes the process-wide
+        warnings filter, which concurrent fits would race on.)"""
+        factors = []
+        for mode, r in enumerate(self.ranks):
+            U = np.linalg.svd(tl.unfold(W0, mode), full_matrices=False)[0][:, :r]
+            fill = rng.random_sample((U.shape[0], r - U.shape[1]))
+            factors.append(np.hstack([U, fill]))
+        # the core that fits W0 best given the (no longer orthonormal) factors
+        core = multi_mode_dot(W0, [np.linalg.pinv(U) for U in factors])
+        return factors + [core]
 
     def block(self, params, b: int) -> Block:
         factors, core = params[:-1], params[-1]

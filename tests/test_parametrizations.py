@@ -67,6 +67,34 @@ def test_spectral_initialization_recovers_low_rank_tensors():
                                atol=1e-8)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("shape, ranks", [
+    ((3, 2, 2), (3, 3, 2)),  # a rank above its mode's size
+    ((6, 1, 4), (2, 1, 3)),  # above the other modes' ranks: HOOI would truncate
+    ((2, 6, 5), (2, 3, 3)),
+])
+def test_spectral_start_with_ranks_above_a_unfoldings_rank(shape, ranks):
+    """Every factor gets its columns, quietly (no process-wide filter needed),
+    and the start is never worse than the rank-limited HOSVD: exact where the
+    ranks cover the tensor."""
+    rng = np.random.RandomState(0)
+    tucker = TuckerWeight(shape, ranks)
+    W = np.random.default_rng(1).standard_normal(shape)
+    params = tucker.initialize(rng, W)
+    assert [p.shape for p in params] == tucker.param_shapes
+    start_error = np.linalg.norm(tucker.to_tensor(params) - W)
+    # reference: each mode's leading singular vectors, as many as it has
+    projected = W
+    for mode, r in enumerate(ranks):
+        u = np.linalg.svd(np.moveaxis(W, mode, 0).reshape(shape[mode], -1),
+                          full_matrices=False)[0][:, :r]
+        projected = np.moveaxis(np.tensordot(u @ u.T, np.moveaxis(
+            projected, mode, 0), axes=1), 0, mode)
+    assert start_error <= np.linalg.norm(projected - W) + 1e-12
+    if all(r >= min(n, W.size // n) for n, r in zip(shape, ranks)):
+        assert start_error < 1e-12 * np.linalg.norm(W)
+
+
 def test_parameter_counts():
     assert TuckerWeight((5, 5, 3, 8), (2, 2, 2, 1)).n_params == 8 + 10 + 10 + 6 + 8
     assert CPWeight((5, 5, 3, 8), 2).n_params == 2 * 21

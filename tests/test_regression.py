@@ -69,7 +69,10 @@ def test_estimation_error_falls_as_n_grows(setting):
                                                 random_state=seed)
             params = dict(teacher.params)
             cls = TuckerCNNRegressor if "ranks" in params else CNNRegressor
-            est = cls(**params, random_state=seed).fit(X, y)
+            # the spectral start alone: the estimator's consistency is under
+            # test here, and the random starts (tested in test_starts) triple
+            # the time of the Tucker fits without ever ending lower on these
+            est = cls(**params, n_init=1, random_state=seed).fit(X, y)
             per_seed.append(_input_space_error(est, teacher))
             if teacher.geometry.identifiable:
                 # then W itself is identifiable and converges too
