@@ -19,7 +19,6 @@ linearizes the network.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -75,6 +74,23 @@ def normalize_kernels(X, kernels_, geometry, weights) -> np.ndarray:
         rms > 0, rms, 1.0), 1.0)
 
 
+def _solve_positive(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``gram^-1 rhs`` by Cholesky, or least squares where ``gram`` is singular
+    or too ill-conditioned for it (activations that vanish): a reciprocal
+    condition number below machine precision, where scipy's ``solve`` would
+    warn.  Decided without the warnings machinery, whose process-wide filter
+    would race with fits on other threads."""
+    try:
+        factor, lower = linalg.cho_factor(gram, check_finite=False)
+        rcond, info = linalg.lapack.dpocon(factor, np.linalg.norm(gram, 1),
+                                           uplo="L" if lower else "U")
+        if info == 0 and rcond >= np.finfo(float).eps:
+            return linalg.cho_solve((factor, lower), rhs, check_finite=False)
+    except linalg.LinAlgError:  # not positive definite to rounding
+        pass
+    return linalg.lstsq(gram, rhs, check_finite=False)[0]
+
+
 def fit_head(H, y, weights, *, loss: str, n_out: int, alpha: float,
              fit_intercept: bool, intercept0: np.ndarray, max_iter: int = 200):
     """The FC layer that minimizes the penalized training loss on features ``H``.
@@ -114,12 +130,7 @@ def fit_head(H, y, weights, *, loss: str, n_out: int, alpha: float,
         ridge = max(alpha, 1e-10 * np.trace(gram) / F, np.finfo(float).tiny)
         gram[np.diag_indices(F)] += ridge
         rhs = Hc.T @ (weights.reshape(-1, *(1,) * (y.ndim - 1)) * (y - y_mean))
-        try:  # ill-conditioned (activations that vanish): least squares
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", linalg.LinAlgWarning)
-                f = linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
-        except (linalg.LinAlgError, linalg.LinAlgWarning):
-            f = linalg.lstsq(gram, rhs, check_finite=False)[0]
+        f = _solve_positive(gram, rhs)
         return f.reshape(F, -1).T, np.atleast_1d(y_mean - h_mean @ f)
 
     def objective(theta):

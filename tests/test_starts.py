@@ -246,3 +246,30 @@ def test_random_start_of_a_single_one_by_one_kernel_has_the_fan_in_scale(activat
     kernel = _random_kernels(spec, fitted._kernel_structure(fitted.geometry_).kernels)
     gain = 2.0 if activation == "relu" else 1.0
     np.testing.assert_allclose(np.abs(kernel[0]).ravel(), np.sqrt(gain), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("columns", ["dead", "duplicated", "tiny"])
+def test_the_heads_least_squares_on_degenerate_activations(columns):
+    """The squared loss's FC solve on activations that vanish, repeat or
+    differ by rounding: the least-squares predictions (unique even where the
+    weights are not), and no warning (the solve decides without the warnings
+    machinery, whose process-wide filter concurrent fits would race on)."""
+    from sklearn.linear_model import LinearRegression
+
+    from sktensorcnn._network_starts import fit_head
+
+    rng = np.random.default_rng(0)
+    H = rng.standard_normal((50, 4))
+    if columns == "dead":
+        H[:, 1] = 0.0
+    elif columns == "duplicated":
+        H[:, 1] = H[:, 0]
+    else:
+        H[:, 1] = H[:, 0] * (1 + 1e-14)
+    y = H @ [1.0, 0.5, -2.0, 0.0] + 0.1 * rng.standard_normal(50)
+    weights = np.full(50, 1 / 50)
+    fc, b = fit_head(H, y, weights, loss="squared", n_out=1, alpha=0.0,
+                     fit_intercept=True, intercept0=np.zeros(1))
+    reference = LinearRegression().fit(H, y).predict(H)
+    np.testing.assert_allclose(H @ fc.T[:, 0] + b, reference, atol=1e-6)
