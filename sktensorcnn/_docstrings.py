@@ -98,12 +98,16 @@ COMMON_PARAMS_DOC = """
         else 1; always 1
         for dense kernels, whose rank-K matrix problem the spectral start solves
         reliably, for classifiers and for activations other than the identity.
-    init : {'spectral', 'random'}, default='spectral'
+    init : {'auto', 'spectral', 'random'}, default='auto'
         First start.  ``'spectral'``: identity activation, the unconstrained ridge
         fit truncated to the ranks; other activations, the fitted linear network
         (plus 1% noise to break symmetry).  ``'random'``: random factors, scaled
-        to the kernels' fan-in (He scaling for the ReLU family).  Further starts
-        (``n_init``) are random.
+        to the kernels' fan-in (He scaling for the ReLU family).  ``'auto'``:
+        ``'spectral'`` where the features allow its least squares fit (at most
+        4,096 features ``L * P``, or for the squared loss at most 4,096
+        samples), else ``'random'``; ``'spectral'`` asked for where they do not
+        falls back to ``'random'`` with a warning.  Further starts (``n_init``)
+        are random.
     batch_size : int or 'auto', default='auto'
         Samples per Adam step; ``'auto'`` is ``min(200, n_samples)``.
     shuffle : bool, default=True

@@ -55,6 +55,18 @@ def _n_init(spec: FitSpec, sufficient_statistics: bool) -> int:
     return spec.structure.auto_n_init if sufficient_statistics else 1
 
 
+def _warn_no_spectral_start(n_samples: int, n_features: int, size: str) -> None:
+    """``init='spectral'`` asked for a start the features do not allow (with
+    ``init='auto'`` the fit goes on from random starts without a word)."""
+    warnings.warn(
+        f"init='spectral' needs the least squares fit on the conv-pool "
+        f"features, computed when {size} <= {datafits.GRAM_MAX_FEATURES}; here "
+        f"n_samples = {n_samples} and L * P = {n_features}, so the fit starts "
+        "from random factors scaled to the data.  Pass init='auto' (the "
+        "default) or 'random' to choose that.", UserWarning, stacklevel=6,
+    )
+
+
 def squared_starts(spec: FitSpec, parametrization, datafit, alpha: float):
     """Starts of the squared loss's linear fit, one per start.
 
@@ -77,7 +89,7 @@ def squared_starts(spec: FitSpec, parametrization, datafit, alpha: float):
     trivial = ridge_objective(datafit, np.zeros(int(np.prod(parametrization.shape))),
                               alpha)
     start = 0
-    if spec.options.init == "spectral":
+    if spec.options.init != "random":  # 'auto' or 'spectral'
         cache, key = spec.path_cache, ("ridge", alpha)
         if cache is not None and key in cache:
             W0 = cache[key]
@@ -92,15 +104,8 @@ def squared_starts(spec: FitSpec, parametrization, datafit, alpha: float):
                 parametrization.initialize(rng, W0.reshape(parametrization.shape)),
                 parametrization, datafit, alpha, trivial=trivial)
             start = 1
-        else:
-            warnings.warn(
-                f"init='spectral' needs the ridge fit on the conv-pool features, "
-                f"computed when min(n_samples, L * P) <= {datafits.GRAM_MAX_FEATURES}; "
-                f"here n_samples = {datafit.features.shape[0]} and L * P = "
-                f"{datafit.features.shape[1]}, so the fit starts from random "
-                "factors scaled to the data.  Pass init='random' to choose that.",
-                UserWarning, stacklevel=5,
-            )
+        elif spec.options.init == "spectral":  # asked for: say why not
+            _warn_no_spectral_start(*datafit.features.shape, "min(n_samples, L * P)")
     for _ in range(start, n_init):
         yield best_multiple(parametrization.initialize(rng), parametrization,
                             datafit, alpha, spread=True, trivial=trivial)
@@ -122,9 +127,11 @@ def loss_starts(spec: FitSpec, X, y, sample_weight, parametrization,
         return
     n_init = _n_init(spec, False)
     start = 0
-    if spec.options.init == "spectral":
+    if spec.options.init != "random":  # 'auto' or 'spectral'
         stats = ridge_statistics(X, task.indicator_targets(y), spec.geometry,
                                  sample_weight, task.fit_intercept)
+        if stats is None and spec.options.init == "spectral":
+            _warn_no_spectral_start(X.shape[0], spec.geometry.n_features, "L * P")
         if stats is not None:
             gram, zy = stats
             lhs = gram + max(alpha, 1e-8 * np.trace(gram) / len(gram)) \

@@ -158,8 +158,9 @@ def network_start(spec: FitSpec, X, y, sample_weight, kernel_param, objective, *
     ``(n_out,)``, on the data as the fit sees them (``scaling``).
 
     ``warm_start``: the previous network.  Otherwise candidate kernels (with
-    ``init='spectral'`` the fitted linear network's kernels, [Compact nets]: the
-    starting point matters; always kernels drawn at random), each rescaled
+    ``init='auto'`` or ``'spectral'`` the fitted linear network's kernels,
+    [Compact nets]: the starting point matters; always kernels drawn at
+    random), each rescaled
     to unit pre-activations and given the best FC layer for it, and the trivial
     model (FC weights zero); the candidate with the lowest training
     ``objective`` is the start, so a start is never worse than predicting the
@@ -170,7 +171,7 @@ def network_start(spec: FitSpec, X, y, sample_weight, kernel_param, objective, *
         if warm_params(previous[:-2], kernel_param.param_shapes) is not None:
             return scaling.to_internal(previous)
     candidates = []
-    if init == "spectral":
+    if init != "random":  # 'auto' or 'spectral'
         candidates.append(_spectral_kernels(spec, X, y, sample_weight))
     candidates.append(_random_kernels(spec, kernel_param))
     starts = [_with_fitted_head(spec, X, y, sample_weight, kernel_params,

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from sktensorcnn import CNNRegressor, CPCNNRegressor, TuckerCNNRegressor, datafits
+from sktensorcnn import (
+    CNNClassifier,
+    CNNRegressor,
+    CPCNNRegressor,
+    TuckerCNNRegressor,
+    datafits,
+)
 from sktensorcnn.datasets import make_cnn_regression
 
 LAYER = dict(kernel_size=(5, 5, 3), pool_size=3, random_state=0)
@@ -78,15 +84,31 @@ def test_starts_are_never_worse_than_the_mean(data, init):
         assert est.loss_curve_[0] <= 0.5 * np.var(c * y) * (1 + 1e-9)
 
 
-def test_spectral_start_warns_when_it_cannot_be_computed(data, monkeypatch):
+@pytest.mark.parametrize("make, target", [
+    (lambda init: TuckerCNNRegressor(ranks=(2, 2, 2, 1), init=init, max_iter=3,
+                                     **LAYER), "y"),
+    (lambda init: CNNClassifier(init=init, max_iter=3, **LAYER), "labels"),
+    (lambda init: CNNRegressor(activation="relu", init=init, max_iter=3, **LAYER),
+     "y"),
+], ids=["tucker-linear", "classifier", "relu-network"])
+def test_spectral_start_warns_only_when_asked_for(data, monkeypatch, make, target):
+    """Features too many for the spectral start's least squares fit: an
+    explicit init='spectral' says so and starts at random; the default 'auto'
+    goes on quietly (the linear fits as with init='random'; the network still
+    has the linear network, fitted from random factors, among its candidates)."""
     X, y = data
+    y = (y > np.median(y)).astype(int) if target == "labels" else y
     monkeypatch.setattr(datafits, "GRAM_MAX_FEATURES", 50)  # both sides exceed it
-    with pytest.warns(UserWarning, match="init='spectral' needs the ridge fit"):
-        _fit(TuckerCNNRegressor(ranks=(2, 2, 2, 1), max_iter=3, **LAYER), X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        _fit(TuckerCNNRegressor(ranks=(2, 2, 2, 1), init="random", max_iter=3,
-                                **LAYER), X, y)
+    with pytest.warns(UserWarning, match="init='spectral' needs the least squares"):
+        _fit(make("spectral"), X, y)
+    fits = {}
+    for init in ("auto", "random"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            fits[init] = _fit(make(init), X, y)
+    if make("auto").activation == "identity":
+        np.testing.assert_array_equal(fits["auto"].loss_curve_,
+                                      fits["random"].loss_curve_)
 
 
 def test_negative_sample_weights_are_refused(data):
