@@ -199,6 +199,33 @@ def test_device_samples_stay_and_batches_are_row_views(monkeypatch):
         np.testing.assert_allclose(g, c, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["3d-channels", "1d-stride-pad"])
+def test_any_grid_computes_the_same(name, monkeypatch):
+    """The kernels stride over their elements by the grid's size: one block,
+    the simulator's few and as many blocks as the work has give the same
+    features, loss, gradients and outputs (the simulator runs few blocks only
+    to start fewer Python threads)."""
+    from sktensorcnn.kernels import _cuda
+
+    rng = np.random.default_rng(4)
+    geometry = _geometry(GEOMETRIES[name])
+    X = _sample_data(geometry, 5, rng)
+    y = rng.integers(0, 3, 5).astype(float)
+    kernels_, Bt, b = _network(geometry, 3, 2, rng)
+    args = (X, y, np.full(5, 0.2), kernels_, Bt, b, geometry,
+            activation_code("tanh"), loss_codes("multinomial"))
+    results = []
+    for blocks in (1, 2, 10**4):
+        monkeypatch.setattr(_cuda, "MAX_BLOCKS", blocks)
+        with kernels.on_device("cuda"):
+            results.append([kernels.conv_pool_features(X, geometry),
+                            *kernels.network_loss_grad(*args),
+                            kernels.network_forward(*args[:1], *args[3:8])])
+    for other in results[1:]:
+        for a, c in zip(results[0], other):
+            np.testing.assert_array_equal(c, a)
+
+
 # ---------------------------------------------------------------- estimators
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 

@@ -22,6 +22,11 @@ from ._pointwise import compile_activations, compile_losses
 #: Threads per block, a power of 2 (the head's shared-memory reduction).  The
 #: simulator runs each thread as a Python thread: fewer keep its tests fast.
 THREADS = 8 if config.ENABLE_CUDASIM else 128
+#: Most blocks per launch.  Every kernel but the head (a block per sample)
+#: strides over its elements by the grid's size, so any grid computes the same;
+#: the simulator starts a Python thread per thread of every block, so there a
+#: few blocks, each looping over more elements, keep the tests fast.
+MAX_BLOCKS = 2 if config.ENABLE_CUDASIM else 65535
 
 
 #: Activation value and derivative at ``y``, compiled from the registry

@@ -30,7 +30,7 @@ GRADIENT_CHUNK = 16
 
 
 def _blocks(size: int) -> int:
-    return max(1, min(math.ceil(size / _cuda.THREADS), 65535))
+    return max(1, min(math.ceil(size / _cuda.THREADS), _cuda.MAX_BLOCKS))
 
 
 def _four(values, fill) -> np.ndarray:
