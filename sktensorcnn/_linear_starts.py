@@ -130,9 +130,11 @@ def loss_starts(spec: FitSpec, X, y, sample_weight, parametrization,
     if spec.options.init != "random":  # 'auto' or 'spectral'
         stats = ridge_statistics(X, task.indicator_targets(y), spec.geometry,
                                  sample_weight, task.fit_intercept)
-        if stats is None and spec.options.init == "spectral":
-            _warn_no_spectral_start(X.shape[0], spec.geometry.n_features, "L * P")
-        if stats is not None:
+        if stats is None:
+            if spec.options.init == "spectral":  # asked for: say why not
+                _warn_no_spectral_start(X.shape[0], spec.geometry.n_features,
+                                        "L * P")
+        else:
             gram, zy = stats
             lhs = gram + max(alpha, 1e-8 * np.trace(gram) / len(gram)) \
                 * np.eye(len(gram))

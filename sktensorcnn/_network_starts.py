@@ -160,11 +160,10 @@ def network_start(spec: FitSpec, X, y, sample_weight, kernel_param, objective, *
     ``warm_start``: the previous network.  Otherwise candidate kernels (with
     ``init='auto'`` or ``'spectral'`` the fitted linear network's kernels,
     [Compact nets]: the starting point matters; always kernels drawn at
-    random), each rescaled
-    to unit pre-activations and given the best FC layer for it, and the trivial
-    model (FC weights zero); the candidate with the lowest training
-    ``objective`` is the start, so a start is never worse than predicting the
-    mean or the class priors.
+    random), each rescaled to unit pre-activations and given the best FC layer
+    for it, and the trivial model (FC weights zero); the candidate with the
+    lowest training ``objective`` is the start, so a start is never worse than
+    predicting the mean or the class priors.
     """
     if spec.warm is not None and spec.warm.network_params is not None:
         previous = spec.warm.network_params
