@@ -30,6 +30,9 @@ SCRIPT = textwrap.dedent(
     from sktensorcnn.kernels import _threads
 
     kernels._host.BOX_PRODUCTS_MAX_ENTRIES = 0  # the numba features kernel
+    # the numba network kernels (the patches path is numpy and the head, which
+    # the BLAS part checks)
+    kernels._host.PATCHES_MAX_BYTES = -1
     _threads.MIN_BLOCK_WORK = 1  # blocks on every call
 
     cases = [

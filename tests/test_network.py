@@ -1,6 +1,7 @@
 """The network with nonlinear activations: kernels against numpy, gradients
 against finite differences, and training end to end."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -39,6 +40,24 @@ def _reference(X, A, B, b, geometry, activation):
     return pooled.reshape(len(X), -1) @ B.reshape(len(B), -1).T + b
 
 
+@contextlib.contextmanager
+def network_path(path):
+    """The CPU's network kernels on one path: ``'patches'`` (gathered once,
+    numpy products), ``'gemm'`` (BLAS slab by slab) or ``'fused'`` (numba
+    loops), whatever the size of the call."""
+    host = kernels._host
+    saved = host.PATCHES_MAX_BYTES, host.GEMM_MIN_MACS_PER_OUTPUT
+    host.PATCHES_MAX_BYTES = 2**62 if path == "patches" else -1
+    host.GEMM_MIN_MACS_PER_OUTPUT = 1 if path == "gemm" else 2**62
+    try:
+        yield
+    finally:
+        host.PATCHES_MAX_BYTES, host.GEMM_MIN_MACS_PER_OUTPUT = saved
+
+
+PATHS = ["fused", "gemm", "patches"]
+
+
 # the regression losses on two targets: rows of targets through the kernels
 _LOSS_OUTPUTS = {"squared": 2, "logistic": 1, "multinomial": 3, "ovr": 3,
                  "huber": 2, "poisson": 2}
@@ -46,20 +65,19 @@ _LOSS_OUTPUTS = {"squared": 2, "logistic": 1, "multinomial": 3, "ovr": 3,
 
 @given(geometry=geometries(), seed=st.integers(0, 2**16),
        activation=st.sampled_from(sorted(ACTIVATIONS)),
-       loss=st.sampled_from(sorted(_LOSS_OUTPUTS)), gemm=st.booleans(),
+       loss=st.sampled_from(sorted(_LOSS_OUTPUTS)), path=st.sampled_from(PATHS),
        patch_bytes=st.sampled_from([0, 3000, 10**9]))
-def test_forward_and_gradients(geometry, seed, activation, loss, gemm, patch_bytes):
-    """Both paths (fused numba loops, BLAS im2col) against numpy, every loss;
-    the BLAS path gathering patches slab by slab, in groups of a few slabs (the
-    last one partial) and all slabs of a sample at once."""
-    threshold = kernels._host.GEMM_MIN_MACS_PER_OUTPUT
-    kernels._host.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
+def test_forward_and_gradients(geometry, seed, activation, loss, path, patch_bytes):
+    """Every path (fused numba loops, BLAS slab by slab, patches gathered once)
+    against numpy, every loss; the BLAS path gathering patches slab by slab, in
+    groups of a few slabs (the last one partial) and all slabs of a sample at
+    once."""
     previous = kernels._cpu_gemm.PATCH_BYTES
     kernels._cpu_gemm.PATCH_BYTES = patch_bytes
     try:
-        _check_forward_and_gradients(geometry, seed, activation, loss)
+        with network_path(path):
+            _check_forward_and_gradients(geometry, seed, activation, loss)
     finally:
-        kernels._host.GEMM_MIN_MACS_PER_OUTPUT = threshold
         kernels._cpu_gemm.PATCH_BYTES = previous
 
 
@@ -75,6 +93,7 @@ def test_slabs_gathered_in_groups(stride, loss, monkeypatch):
     plane = int(np.prod(g.kernel_size[1:])) * int(np.prod(g.conv_shape[1:])) * 8
     l2, m2 = g.kernel_size[0], g.conv_shape[0]
     monkeypatch.setattr(kernels._host, "GEMM_MIN_MACS_PER_OUTPUT", 1)
+    monkeypatch.setattr(kernels._host, "PATCHES_MAX_BYTES", -1)
     for group in (1, 2, 3, m2):
         monkeypatch.setattr(kernels._cpu_gemm, "PATCH_BYTES",
                             ((group - 1) * stride + l2) * plane)
@@ -84,10 +103,11 @@ def test_slabs_gathered_in_groups(stride, loss, monkeypatch):
         _check_forward_and_gradients(g, group, "relu", loss)
 
 
-@given(geometry=geometries(), seed=st.integers(0, 2**16), gemm=st.booleans())
-def test_float32_samples_match_the_float64_reference(geometry, seed, gemm):
-    """float32 samples are convolved in float32 (fused loops and BLAS path):
-    outputs and loss within float32 rounding of the float64 reference."""
+@given(geometry=geometries(), seed=st.integers(0, 2**16),
+       path=st.sampled_from(PATHS))
+def test_float32_samples_match_the_float64_reference(geometry, seed, path):
+    """float32 samples are convolved in float32 (every path): outputs, loss and
+    kernel gradient within float32 rounding of the float64 reference."""
     rng = np.random.default_rng(seed)
     n, K, n_out = 5, 2, 3
     X = rng.standard_normal((n, *geometry.input_shape))
@@ -99,17 +119,18 @@ def test_float32_samples_match_the_float64_reference(geometry, seed, gemm):
     X32 = X.astype(np.float32)
     # the reference sees the float32 values, so only the arithmetic differs
     ref = _reference(X32.astype(np.float64), A, B, b, geometry, "tanh")
-    threshold = kernels._host.GEMM_MIN_MACS_PER_OUTPUT
-    kernels._host.GEMM_MIN_MACS_PER_OUTPUT = 1 if gemm else 10**12
-    try:
+    with network_path(path):
         out = network_outputs(X32, A, B, b, geometry, "tanh")
-        value = network_loss(X32, y, w, A, B, b, geometry, "tanh", "multinomial")[0]
-    finally:
-        kernels._host.GEMM_MIN_MACS_PER_OUTPUT = threshold
+        value, dA = network_loss(X32, y, w, A, B, b, geometry, "tanh",
+                                 "multinomial")[:2]
     scale = 1.0 + np.abs(ref).max()
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4 * scale)
     expected = w @ loss_and_gradient("multinomial", ref, y)[0]
     assert value == pytest.approx(expected, rel=1e-4, abs=1e-4 * scale)
+    dA64 = network_loss(X32.astype(np.float64), y, w, A, B, b, geometry, "tanh",
+                        "multinomial")[1]
+    np.testing.assert_allclose(dA, dA64, rtol=0,
+                               atol=1e-4 * (1.0 + np.abs(dA64).max()))
 
 
 def _targets(rng, loss, n, n_out):

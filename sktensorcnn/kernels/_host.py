@@ -9,7 +9,8 @@ methods, so a new backend (a cluster, another accelerator) is one more class
 with them, registered in :data:`sktensorcnn.kernels.BACKENDS`.
 
 The CPU's path rules live here too: which kernel computes the features
-(:data:`BOX_PRODUCTS_MAX_ENTRIES`) and the network (:func:`uses_gemm`).
+(:data:`BOX_PRODUCTS_MAX_ENTRIES`) and the network (:func:`uses_patches`, then
+:func:`uses_gemm`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
 from ..losses import target_rows
-from . import _cpu, _cpu_box_products, _cpu_factorized, _cpu_gemm, _cpu_network
+from . import (
+    _cpu,
+    _cpu_box_products,
+    _cpu_factorized,
+    _cpu_gemm,
+    _cpu_network,
+    _cpu_patches,
+)
 from ._memory import CHUNK_BYTES, fresh, writable
 from ._threads import n_blocks_for
 
@@ -102,6 +110,19 @@ def _network_args(X, kernels, Bt, geometry):
 #: Multiply-adds per output position (``C L K``) from which the BLAS path is used.
 GEMM_MIN_MACS_PER_OUTPUT = 256
 
+#: Bytes of the patches of a call (all of a fit's samples, when staged) up to
+#: which the network runs on patches gathered once (see :mod:`._cpu_patches`):
+#: the fused loops' kernels, whose compilation is most of a first nonlinear
+#: fit, are then never compiled, and each evaluation is as fast or faster;
+#: beyond, gathering and reading the patches costs more than it saves.
+PATCHES_MAX_BYTES = 16 * 2**20
+
+
+def uses_patches(n: int, geometry: ConvPoolGeometry, dtype) -> bool:
+    """Path rule: the network on patches gathered once when the patches of ``n``
+    samples of ``dtype`` (float32, else float64) fit in ``PATCHES_MAX_BYTES``."""
+    itemsize = 4 if np.dtype(dtype) == np.float32 else 8
+    return _cpu_patches.patch_bytes(n, geometry, itemsize) <= PATCHES_MAX_BYTES
 
 
 def uses_gemm(geometry: ConvPoolGeometry, n_kernels: int) -> bool:
@@ -181,6 +202,23 @@ class HostSamples:
         self._weights = (np.ones(n) if sample_weight is None
                          else np.asarray(sample_weight, np.float64))
         self.normalize = normalize
+        # the rule is decided on all the samples, so that a fit's mini-batches
+        # take the path (and compiled kernels) of the whole
+        self._on_patches = uses_patches(n, geometry, X.dtype)
+        self._patches = None
+        self._taken_from = None  # (samples, rows) of a mini-batch
+
+    @property
+    def patches(self) -> np.ndarray:
+        """The samples' patches (see :mod:`._cpu_patches`), gathered at first use;
+        a mini-batch's are rows of those of all the samples, gathered once."""
+        if self._patches is None:
+            if self._taken_from is None:
+                self._patches = _cpu_patches.patches(self.X, self.geometry)
+            else:
+                samples, rows = self._taken_from
+                self._patches = samples.patches[rows]
+        return self._patches
 
     def __len__(self) -> int:
         return self.X.shape[0]
@@ -199,9 +237,14 @@ class HostSamples:
         view.X, view.geometry = self.X[rows], self.geometry
         view.y, view._weights = self.y[rows], self._weights[rows]
         view.normalize = self.normalize
+        view._on_patches, view._patches = self._on_patches, None
+        view._taken_from = (self, rows)
         return view
 
     def forward(self, kernels, Bt, intercept, code):
+        if self._on_patches:
+            return _cpu_patches.network_forward(self.patches, kernels, fresh(Bt),
+                                                fresh(intercept), code)
         X, geometry = self.X, self.geometry
         X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
             X, kernels, Bt, geometry
@@ -219,6 +262,10 @@ class HostSamples:
 
     def loss_grad(self, kernels, Bt, intercept, code, loss_code):
         X, y, weights, geometry = self.X, self.y, self.weights, self.geometry
+        if self._on_patches:
+            return _cpu_patches.network_loss_grad(
+                self.patches, fresh(y), fresh(weights), kernels, fresh(Bt),
+                fresh(intercept), code, loss_code)
         X6, A6, Bt6, (pad, padded, stride, n_blocks) = _network_args(
             X, kernels, Bt, geometry
         )
