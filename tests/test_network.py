@@ -180,6 +180,44 @@ def _check_forward_and_gradients(geometry, seed, activation, loss):
         assert abs(fd - np.sum(grad * direction)) <= 1e-5 * scale + rounding
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_small_fits_gather_their_patches_once(solver, monkeypatch):
+    """A fit whose patches fit in ``PATCHES_MAX_BYTES`` gathers them once (its
+    mini-batches take rows of them) and fits as it does on the fused loops;
+    a larger one never gathers them."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 9, 8))
+    y = np.tanh(X[:, 2:5, 3:6].sum(axis=(1, 2))) + 0.1 * rng.standard_normal(60)
+    gathered = []
+    gather = kernels._cpu_patches.patches
+    monkeypatch.setattr(kernels._cpu_patches, "patches",
+                        lambda X, g: gathered.append(len(X)) or gather(X, g))
+
+    def fit():
+        est = CNNRegressor(kernel_size=3, pool_size=2, n_kernels=2,
+                           activation="tanh", solver=solver, max_iter=15,
+                           batch_size=16, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return est.fit(X, y)
+
+    on_patches = fit()
+    assert gathered == [len(X)]
+    with network_path("fused"):
+        on_fused = fit()
+    assert gathered == [len(X)]
+    np.testing.assert_allclose(on_patches.loss_curve_, on_fused.loss_curve_,
+                               rtol=1e-8)
+    np.testing.assert_allclose(on_patches.predict(X), on_fused.predict(X),
+                               rtol=1e-6, atol=1e-8)
+    monkeypatch.setattr(kernels._host, "PATCHES_MAX_BYTES",
+                        kernels._cpu_patches.patch_bytes(len(X), on_patches
+                                                         .geometry_, 8) - 1)
+    gathered.clear()
+    fit()
+    assert gathered == []
+
+
 def test_activation_codes():
     assert [activation_code(a) for a in ACTIVATIONS] == list(range(len(ACTIVATIONS)))
     with pytest.raises(ValueError, match="activation='swish' is unknown"):
