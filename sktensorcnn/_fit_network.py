@@ -15,6 +15,7 @@ from ._network_starts import network_start
 from ._problem import FitSpec, Fitted, best_of
 from ._scaling import DataScaling
 from .kernel_structures import _kernel_layout, _stacked_layout
+from .losses import loss_and_gradient
 from .network import factorized_network_loss, network_loss, network_outputs
 from .parametrizations import CPWeight, TuckerWeight
 from .solvers import minimize_lbfgs, train_by_epochs
@@ -42,8 +43,10 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
                       alpha: float):
     """``objective(params, rows)``: weighted mean loss over ``rows`` (all rows
     when ``None``) plus the ridge penalty, and its gradients; ``params`` are
-    ``[*kernel_params, fc, intercept]``.  ``objective.epoch_order`` is the
-    staged samples' order of a shuffled epoch, or ``None`` for any order
+    ``[*kernel_params, fc, intercept]``.  ``objective.value(params)``: the same
+    over all rows without the gradients (a forward pass only, none when the
+    FC weights are zero).  ``objective.epoch_order`` is the staged samples'
+    order of a shuffled epoch, or ``None`` for any order
     (:func:`~sktensorcnn.solvers.train_by_epochs`)."""
     geometry, task, activation = spec.geometry, spec.task, spec.activation
     n_kernel_params = len(kernel_param.param_shapes)
@@ -59,6 +62,26 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
     # samples, targets and weights staged once per fit on the current
     # device; each evaluation normalizes the weights of its rows
     samples = kernels.stage_samples(X, geometry, y, sample_weight)
+
+    weights = sample_weight / sample_weight.sum()
+
+    def penalty(current):
+        # on the kernels and FC weights, not the intercept
+        return 0.5 * alpha * sum(np.sum(p**2) for p in current[:n_kernel_params + 1])
+
+    def value(current):
+        kernel_params = current[:n_kernel_params]
+        fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
+        b = intercept if fit_intercept else np.zeros(n_out)
+        if np.any(fc):
+            stacked = kernel_param.to_tensor(kernel_params)
+            outputs = network_outputs(samples, _kernel_layout(stacked, geometry),
+                                      fc.reshape(n_out, K, *pooled), b, geometry,
+                                      activation)
+        else:  # every output is the intercept: nothing to convolve
+            outputs = np.tile(np.asarray(b, dtype=float), (len(weights), 1))
+        return float(weights @ loss_and_gradient(task.loss, outputs, y)[0]
+                     + penalty(current))
 
     def objective(current, rows=None):
         Xr = samples if rows is None else samples.take(rows)
@@ -86,12 +109,12 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
         grads += [d_fc.reshape(fc.shape),
                   d_intercept if fit_intercept else np.zeros(n_out)]
         if alpha > 0:
-            penalized = range(n_kernel_params + 1)  # not the intercept
-            loss += 0.5 * alpha * sum(np.sum(current[j] ** 2) for j in penalized)
-            for j in penalized:
+            loss += penalty(current)
+            for j in range(n_kernel_params + 1):
                 grads[j] = grads[j] + alpha * current[j]
         return loss, grads
 
+    objective.value = value
     objective.epoch_order = getattr(samples, "epoch_order", None)
     return objective
 

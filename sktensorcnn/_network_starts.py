@@ -178,7 +178,7 @@ def network_start(spec: FitSpec, X, y, sample_weight, kernel_param, objective, *
               for kernel_params in candidates]
     starts.append([*starts[0][:-2], np.zeros_like(starts[0][-2]),
                    spec.task.initial_intercept(y, sample_weight)])
-    values = np.array([objective(start)[0] for start in starts])
+    values = np.array([objective.value(start) for start in starts])
     # the data term alone (the penalty is on kernels and FC weights) of no
     # start may exceed the trivial model's; among those, the lowest objective
     penalties = np.array([0.5 * alpha * sum(np.sum(p**2) for p in start[:-1])

@@ -119,6 +119,53 @@ def test_classification_start_is_never_worse_than_the_priors(
     assert start <= trivial * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("est", [
+    CNNRegressor(kernel_size=5, pool_size=4, activation="relu", alpha=0.1),
+    TuckerCNNClassifier((3, 2), kernel_size=5, pool_size=4, activation="tanh"),
+    CPCNNClassifier(2, kernel_size=5, pool_size=4, activation="softplus",
+                    multi_class="ovr", alpha=0.05),
+    CPCNNRegressor(2, kernel_size=5, pool_size=4, activation="sigmoid",
+                   loss="huber"),
+], ids=["dense-squared", "tucker-multinomial", "cp-ovr", "cp-huber"])
+def test_the_starts_are_compared_by_forward_passes(est, monkeypatch):
+    """The candidate starts are compared by ``objective.value`` (a forward
+    pass; none for FC weights all zero): the penalized loss that the
+    forward-backward kernels compute, at the parameters a fit sees, with zero
+    FC weights and elsewhere."""
+    from sktensorcnn import _fit_network
+
+    objectives, seen = [], []
+
+    def recording(*args, **kwargs):
+        objective = make(*args, **kwargs)
+
+        def recorded(current, rows=None):
+            seen.append([np.array(p) for p in current])
+            return objective(current, rows)
+
+        recorded.value = objective.value
+        recorded.epoch_order = objective.epoch_order
+        objectives.append(objective)
+        return recorded
+
+    make = _fit_network.network_objective
+    monkeypatch.setattr(_fit_network, "network_objective", recording)
+    rng = np.random.default_rng(0)
+    X, y, heights = _spectra(50, rng)
+    if "Classifier" in type(est).__name__:
+        y = np.digitize(heights[:, 0] - heights[:, 1], [-0.3, 0.3])
+    weights = rng.uniform(0.5, 2.0, len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.set_params(max_iter=3, random_state=0).fit(X, y, sample_weight=weights)
+    objective, current = objectives[0], seen[-1]
+    moved = [p + 0.3 * rng.standard_normal(p.shape) for p in current]
+    no_head = [*current[:-2], np.zeros_like(current[-2]), current[-1]]
+    for params in (current, moved, no_head):
+        assert objective.value(params) == pytest.approx(objective(params)[0],
+                                                        rel=1e-10)
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_fit_is_equivariant_to_the_units_of_the_data(activation):
     """Inputs and targets are scaled inside the estimator: the same data in
