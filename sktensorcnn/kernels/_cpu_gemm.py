@@ -143,42 +143,27 @@ def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, st
 
 
 @njit(cache=True, nogil=True)
-def _loss_grad_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, stride,
-                     kernel_size, conv_shape, group, first, last, D, db, dAT):
-    """Samples ``first <= i < last``, one at a time: the convolution slab by
-    slab into the sample's outputs (a buffer that stays in cache), the head
-    (loss, ``D``, ``db`` and ``dY`` over the outputs, see :mod:`._cpu_head`),
-    then the kernel gradient ``dA^T += sum_slab patches dY^T`` ``(C L, K)``
-    with the slabs gathered again.  Returns the samples' loss; adds to ``D``,
-    ``db`` and ``dAT`` (float64 across samples, the data's precision within
-    one; ``P dY^T`` runs 1.5x faster in float32 than ``dY P^T``)."""
-    m1, m2, m3, m4 = conv_shape[0], conv_shape[1], conv_shape[2], conv_shape[3]
-    size = m3 * m4
-    K, CL = AT.shape
+def _kernel_grad_block(Xp, dY, stride, kernel_size, conv_shape, group, first, last,
+                       dAT):
+    """``dA^T += sum_slab patches(X_i, slab) dY_i[slab]^T`` ``(C L, K)`` for
+    ``first <= i < last``, the slabs gathered again (cheaper than keeping
+    them); ``dY`` ``(n, m1 m2, K, m3 m4)``.  Each sample's part is summed in
+    the data's precision, the samples' in float64 (``P dY^T`` runs 1.5x faster
+    in float32 than ``dY P^T``)."""
+    m1, m2 = conv_shape[0], conv_shape[1]
+    CL, K = dAT.shape
     Q = _patch_buffer(Xp, group, stride, kernel_size, conv_shape)
-    Yi = np.empty((1, m1 * m2 * K * size), dtype=Xp.dtype)
-    slabs = Yi.reshape((m1 * m2, K, size))
     part = np.zeros((CL, K), dtype=Xp.dtype)
-    loss = 0.0
     for i in range(first, last):
         for i1 in range(m1):
             for i2 in range(m2):
                 Pt = _slab_patches(Xp[i], i1, i2, group, stride, kernel_size,
                                    conv_shape, Q)
-                slabs[i1 * m2 + i2] = np.dot(AT, Pt)
-        loss += _cpu_head.loss_grad_block(Yi, Bt, intercept, y[i:i + 1],
-                                          weights[i:i + 1], act_code, loss_code,
-                                          0, 1, D, db)
-        for i1 in range(m1):
-            for i2 in range(m2):
-                Pt = _slab_patches(Xp[i], i1, i2, group, stride, kernel_size,
-                                   conv_shape, Q)
-                part += np.dot(Pt, slabs[i1 * m2 + i2].T)
+                part += np.dot(Pt, dY[i, i1 * m2 + i2].T)
         for j in range(CL):
             for k in range(K):
                 dAT[j, k] += part[j, k]
                 part[j, k] = 0.0
-    return loss
 
 
 def _padded(X, pad_before, padded_shape):
@@ -290,10 +275,33 @@ def network_forward(X, A, Bt, b, code, pad_before, padded_shape, stride):
     return out
 
 
+def _outputs_loss_grad(Xp, AT, Bt_flat, b, y, weights, code, loss_code, stride,
+                       kernel_size, conv_shape, group, n_blocks, dATs):
+    """A chunk of padded samples, several outputs: the convolution outputs, the
+    head on all of them (:func:`._cpu_head.loss_grad`), then the kernel
+    gradient, added to ``dATs`` (one per block).  Returns the loss, ``D`` and
+    ``db``."""
+    count, size = Xp.shape[0], Bt_flat.shape[1]
+    Y = _convolve(Xp, AT, stride, kernel_size, conv_shape)
+    result = _cpu_head.loss_grad(Y.reshape(count, size), Bt_flat, b, y, weights,
+                                 code, loss_code,
+                                 n_blocks_for(count, 3 * size * Bt_flat.shape[0]))
+    blocks = min(n_blocks, count)
+    run_blocks(lambda block: _kernel_grad_block(
+        Xp, Y, stride, kernel_size, conv_shape, group,
+        *block_bounds(count, blocks, block), dATs[block]), blocks)
+    return result
+
+
 def network_loss_grad(
     X, y, weights, A, Bt, b, code, loss_code, pad_before, padded_shape, stride
 ):
-    """As :func:`._cpu_network.network_loss_grad`."""
+    """As :func:`._cpu_network.network_loss_grad`.
+
+    One output: each slab gathered once, the head fused in
+    (:func:`_one_output_block`).  Several: the convolution outputs of a chunk
+    of samples, the head on all of them by matrix products
+    (:func:`._cpu_head.loss_grad`), then the kernel gradient."""
     n, K = X.shape[0], A.shape[0]
     AT = np.ascontiguousarray(A.reshape(K, -1), dtype=X.dtype)
     kernel_size = np.asarray(A.shape[2:], dtype=np.int64)
@@ -301,23 +309,36 @@ def network_loss_grad(
     Bt_flat = _slab_head_weights(Bt, X.dtype)
     n_out, size = Bt_flat.shape
     n_blocks = n_blocks_for(n, 2 * size * AT.shape[1])
-    Ds = np.zeros((n_blocks, n_out, size))
-    dbs = np.zeros((n_blocks, n_out))
     dATs = np.zeros((n_blocks, AT.shape[1], K))
-    block_kernel = _one_output_block if n_out == 1 else _loss_grad_block
     group = _slab_group(X.shape[1], kernel_size, stride, shape, X.itemsize)
 
-    def chunk_loss(rows):
-        Xp = _padded(X[rows], pad_before, padded_shape)
-        count = Xp.shape[0]
-        blocks = min(n_blocks, count)
-        return sum(run_blocks(lambda block: block_kernel(
-            Xp, AT, Bt_flat, b, y[rows], weights[rows], code, loss_code, stride,
-            kernel_size, shape, group, *block_bounds(count, blocks, block), Ds[block],
-            dbs[block], dATs[block]), blocks))
+    if n_out == 1:
+        Ds = np.zeros((n_blocks, n_out, size))
+        dbs = np.zeros((n_blocks, n_out))
 
-    with single_threaded_blas():
-        loss = float(sum(chunk_loss(rows)
-                         for rows in _chunks(n, X[0].size * X.itemsize)))
+        def chunk_loss(rows):
+            Xp = _padded(X[rows], pad_before, padded_shape)
+            count = Xp.shape[0]
+            blocks = min(n_blocks, count)
+            return sum(run_blocks(lambda block: _one_output_block(
+                Xp, AT, Bt_flat, b, y[rows], weights[rows], code, loss_code,
+                stride, kernel_size, shape, group,
+                *block_bounds(count, blocks, block), Ds[block], dbs[block],
+                dATs[block]), blocks))
+
+        with single_threaded_blas():
+            loss = float(sum(chunk_loss(rows)
+                             for rows in _chunks(n, X[0].size * X.itemsize)))
+        D, db = Ds.sum(axis=0), dbs.sum(axis=0)
+    else:
+        loss, D, db = 0.0, np.zeros((n_out, size)), np.zeros(n_out)
+        with single_threaded_blas():
+            # chunks of outputs, which outnumber the inputs K M / (C d) to one
+            for rows in _chunks(n, size * X.itemsize):
+                part = _outputs_loss_grad(
+                    _padded(X[rows], pad_before, padded_shape), AT, Bt_flat, b,
+                    y[rows], weights[rows], code, loss_code, stride, kernel_size,
+                    shape, group, n_blocks, dATs)
+                loss, D, db = (total + p for total, p in zip((loss, D, db), part))
     dA = dATs.sum(axis=0).T.reshape(A.shape)
-    return loss, dA, _unslab_head_grad(Ds.sum(axis=0), Bt), dbs.sum(axis=0)
+    return loss, dA, _unslab_head_grad(D, Bt), db
