@@ -27,7 +27,6 @@ from numba import njit
 
 from .. import losses
 from ._cpu_pointwise import activate, activate_rows, dot, head_sample
-from ._memory import CHUNK_BYTES
 from ._threads import block_bounds, n_blocks_for, run_blocks
 
 
@@ -128,13 +127,19 @@ def _products_block(Y, Bt64, intercept, y, weights, act_code, loss_code, first,
 
 _scratches = threading.local()
 
+#: Largest buffer a thread keeps between calls: mini-batches' heads fit (a
+#: batch of 64 images of 28 x 28 with 32 kernels: 4.7 MB per block); the
+#: chunks of full-batch fits are allocated afresh, their page faults small
+#: beside their work, so that idle threads do not hold large buffers.
+SCRATCH_MAX_BYTES = 16 * 2**20
+
 
 def _scratch(shape, dtype, name: str) -> np.ndarray:
     """A buffer of the calling thread, kept between calls: a fresh array of
     megabytes costs its page faults at every evaluation (a third of the head's
     time on 28 x 28 images)."""
     size = int(np.prod(shape))
-    if size * np.dtype(dtype).itemsize > CHUNK_BYTES:  # not kept: too large
+    if size * np.dtype(dtype).itemsize > SCRATCH_MAX_BYTES:
         return np.empty(shape, dtype=dtype)
     key = f"{name}_{np.dtype(dtype).str}"
     buffer = getattr(_scratches, key, None)
