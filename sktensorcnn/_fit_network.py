@@ -63,7 +63,8 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
     # device; each evaluation normalizes the weights of its rows
     samples = kernels.stage_samples(X, geometry, y, sample_weight)
 
-    weights = sample_weight / sample_weight.sum()
+    total = float(np.sum(sample_weight))
+    weights = sample_weight / total if total > 0 else np.asarray(sample_weight, float)
 
     def penalty(current):
         # on the kernels and FC weights, not the intercept
@@ -80,8 +81,9 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
                                       activation)
         else:  # every output is the intercept: nothing to convolve
             outputs = np.tile(np.asarray(b, dtype=float), (len(weights), 1))
-        return float(weights @ loss_and_gradient(task.loss, outputs, y)[0]
-                     + penalty(current))
+        with np.errstate(over="ignore", invalid="ignore"):  # inf, as the kernels
+            values = loss_and_gradient(task.loss, outputs, y)[0]
+        return float(weights @ values + penalty(current))
 
     def objective(current, rows=None):
         Xr = samples if rows is None else samples.take(rows)

@@ -45,14 +45,17 @@ def network_path(path):
     """The CPU's network kernels on one path: ``'patches'`` (gathered once,
     numpy products), ``'gemm'`` (BLAS slab by slab) or ``'fused'`` (numba
     loops), whatever the size of the call."""
-    host = kernels._host
-    saved = host.PATCHES_MAX_BYTES, host.GEMM_MIN_MACS_PER_OUTPUT
+    host, patches = kernels._host, kernels._cpu_patches
+    saved = host.PATCHES_MAX_BYTES, host.GEMM_MIN_MACS_PER_OUTPUT, patches.CHUNK_BYTES
     host.PATCHES_MAX_BYTES = 2**62 if path == "patches" else -1
     host.GEMM_MIN_MACS_PER_OUTPUT = 1 if path == "gemm" else 2**62
+    # the patches path in chunks of a few samples (as large calls run)
+    patches.CHUNK_BYTES = 6000
     try:
         yield
     finally:
-        host.PATCHES_MAX_BYTES, host.GEMM_MIN_MACS_PER_OUTPUT = saved
+        (host.PATCHES_MAX_BYTES, host.GEMM_MIN_MACS_PER_OUTPUT,
+         patches.CHUNK_BYTES) = saved
 
 
 PATHS = ["fused", "gemm", "patches"]

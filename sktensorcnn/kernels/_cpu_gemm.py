@@ -98,12 +98,12 @@ def _convolve_block(Xp, AT, stride, kernel_size, conv_shape, group, first, last,
 @njit(cache=True, nogil=True)
 def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, stride,
                       kernel_size, conv_shape, group, first, last, D, db, dAT):
-    """:func:`_loss_grad_block` for one output (regression, binary
-    classification), gathering each slab once.  With one output ``dY = g
-    act'(Y) Bt`` and the loss's derivative ``g`` is a scalar per sample, so the
-    kernel gradient ``g sum_slab P (act'(Y) Bt)^T`` is accumulated during the
-    forward pass, while the slab's patches are still in cache, and scaled by
-    ``g`` once the head has it."""
+    """The loss and gradients of samples ``first <= i < last`` with one output
+    (regression, binary classification), gathering each slab once.  With one
+    output ``dY = g act'(Y) Bt`` and the loss's derivative ``g`` is a scalar per
+    sample, so the kernel gradient ``g sum_slab P (act'(Y) Bt)^T`` is
+    accumulated during the forward pass, while the slab's patches are still in
+    cache, and scaled by ``g`` once the head has it."""
     m1, m2, m3, m4 = conv_shape[0], conv_shape[1], conv_shape[2], conv_shape[3]
     size = m3 * m4
     K, CL = AT.shape

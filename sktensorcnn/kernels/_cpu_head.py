@@ -117,8 +117,9 @@ def _products_block(Y, Bt64, intercept, y, weights, act_code, loss_code, first,
         wide = _scratch(Yr.shape, np.float64, "wide")
         wide[...] = V
         V = wide
-    values, G = losses.BY_NAME[losses.LOSSES[loss_code]].reference(
-        V @ Bt64.T + intercept, y[rows])
+    with np.errstate(over="ignore", invalid="ignore"):  # inf, as the numba head
+        values, G = losses.BY_NAME[losses.LOSSES[loss_code]].reference(
+            V @ Bt64.T + intercept, y[rows])
     G *= weights[rows, None]
     D = G.T @ V
     Yr *= np.matmul(G, Bt64, out=V)  # act'(Y) (G Bt), V no longer needed
