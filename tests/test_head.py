@@ -76,3 +76,27 @@ def test_multinomial_loss_is_stable_for_large_outputs():
                                        np.ones(1), 0, loss_code("multinomial"), 1)
     assert np.isfinite(loss) and loss == pytest.approx(1200.0)
     assert np.all(np.isfinite(D)) and db == pytest.approx([1.0, -1.0])
+
+
+@pytest.mark.parametrize("rows", [8, 3000])
+def test_the_head_keeps_bounded_scratch_between_calls(rows):
+    """The head by matrix products keeps its buffers for the next call only
+    within ``SCRATCH_MAX_BYTES`` per thread, whatever the size of the call,
+    and a kept buffer gives the same results when reused."""
+    rng = np.random.default_rng(rows)
+    Y = rng.standard_normal((rows, 600)).astype(np.float32)
+    Bt = rng.standard_normal((5, 600)).astype(np.float32)
+    y = rng.integers(0, 5, rows).astype(float)
+    w = np.full(rows, 1.0 / rows)
+    results = []
+    for _ in range(2):
+        dY = Y.copy()
+        results.append((*_cpu_head.loss_grad(dY, Bt, np.zeros(5), target_rows(y), w,
+                                             activation_code("tanh"),
+                                             loss_code("multinomial"), 1), dY))
+        kept = getattr(_cpu_head._scratches, "buffers", {})
+        assert sum(b.nbytes for b in kept.values()) <= _cpu_head.SCRATCH_MAX_BYTES
+    for first, second in zip(*results):
+        np.testing.assert_array_equal(first, second)
+    expected = _numpy_head(Y, Bt, np.zeros(5), y, w, "tanh", "multinomial")
+    np.testing.assert_allclose(results[0][0], expected[0], rtol=1e-5)

@@ -128,10 +128,11 @@ def _products_block(Y, Bt64, intercept, y, weights, act_code, loss_code, first,
 
 _scratches = threading.local()
 
-#: Largest buffer a thread keeps between calls: mini-batches' heads fit (a
-#: batch of 64 images of 28 x 28 with 32 kernels: 4.7 MB per block); the
-#: chunks of full-batch fits are allocated afresh, their page faults small
-#: beside their work, so that idle threads do not hold large buffers.
+#: Bytes of buffers a thread keeps between calls, all of them together:
+#: mini-batches' heads fit (a batch of 64 images of 28 x 28 with 32 kernels:
+#: 4.7 MB per block and buffer); the chunks of full-batch fits are allocated
+#: afresh, their page faults small beside their work, so that idle threads do
+#: not hold large buffers.
 SCRATCH_MAX_BYTES = 16 * 2**20
 
 
@@ -140,13 +141,15 @@ def _scratch(shape, dtype, name: str) -> np.ndarray:
     megabytes costs its page faults at every evaluation (a third of the head's
     time on 28 x 28 images)."""
     size = int(np.prod(shape))
-    if size * np.dtype(dtype).itemsize > SCRATCH_MAX_BYTES:
-        return np.empty(shape, dtype=dtype)
-    key = f"{name}_{np.dtype(dtype).str}"
-    buffer = getattr(_scratches, key, None)
+    buffers = getattr(_scratches, "buffers", None)
+    if buffers is None:
+        buffers = _scratches.buffers = {}
+    key = (name, np.dtype(dtype).str)
+    buffer = buffers.pop(key, None)
     if buffer is None or buffer.size < size:
         buffer = np.empty(size, dtype=dtype)
-        setattr(_scratches, key, buffer)
+    if buffer.nbytes + sum(b.nbytes for b in buffers.values()) <= SCRATCH_MAX_BYTES:
+        buffers[key] = buffer
     return buffer[:size].reshape(shape)
 
 
