@@ -45,8 +45,9 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
     when ``None``) plus the ridge penalty, and its gradients; ``params`` are
     ``[*kernel_params, fc, intercept]``.  ``objective.value(params)``: the same
     over all rows without the gradients (a forward pass only, none when the
-    FC weights are zero).  ``objective.epoch_order`` is the staged samples'
-    order of a shuffled epoch, or ``None`` for any order
+    FC weights are zero); ``objective.penalty(params)``: its ridge term.
+    ``objective.epoch_order`` is the staged samples' order of a shuffled
+    epoch, or ``None`` for any order
     (:func:`~sktensorcnn.solvers.train_by_epochs`)."""
     geometry, task, activation = spec.geometry, spec.task, spec.activation
     n_kernel_params = len(kernel_param.param_shapes)
@@ -70,10 +71,14 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
         # on the kernels and FC weights, not the intercept
         return 0.5 * alpha * sum(np.sum(p**2) for p in current[:n_kernel_params + 1])
 
-    def value(current):
-        kernel_params = current[:n_kernel_params]
+    def split(current):
+        """``(kernel_params, fc, b)``: ``b`` the intercept in force."""
         fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
-        b = intercept if fit_intercept else np.zeros(n_out)
+        return (current[:n_kernel_params], fc,
+                intercept if fit_intercept else np.zeros(n_out))
+
+    def value(current):
+        kernel_params, fc, b = split(current)
         if np.any(fc):
             stacked = kernel_param.to_tensor(kernel_params)
             outputs = network_outputs(samples, _kernel_layout(stacked, geometry),
@@ -87,9 +92,7 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
 
     def objective(current, rows=None):
         Xr = samples if rows is None else samples.take(rows)
-        kernel_params = current[:n_kernel_params]
-        fc, intercept = current[n_kernel_params], current[n_kernel_params + 1]
-        b = intercept if fit_intercept else np.zeros(n_out)
+        kernel_params, fc, b = split(current)
         fc_weights = fc.reshape(n_out, K, *pooled)
         if factorized:
             loss, grads, d_fc, d_intercept = factorized_network_loss(
@@ -116,7 +119,7 @@ def network_objective(spec: FitSpec, X, y, sample_weight, kernel_param,
                 grads[j] = grads[j] + alpha * current[j]
         return loss, grads
 
-    objective.value = value
+    objective.value, objective.penalty = value, penalty
     objective.epoch_order = getattr(samples, "epoch_order", None)
     return objective
 

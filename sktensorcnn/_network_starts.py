@@ -181,8 +181,7 @@ def network_start(spec: FitSpec, X, y, sample_weight, kernel_param, objective, *
     values = np.array([objective.value(start) for start in starts])
     # the data term alone (the penalty is on kernels and FC weights) of no
     # start may exceed the trivial model's; among those, the lowest objective
-    penalties = np.array([0.5 * alpha * sum(np.sum(p**2) for p in start[:-1])
-                          for start in starts])
+    penalties = np.array([objective.penalty(start) for start in starts])
     data_terms = values - penalties
     allowed = data_terms <= data_terms[-1] * (1 + 1e-12) + 1e-300
     return starts[int(np.argmin(np.where(allowed, values, np.inf)))]

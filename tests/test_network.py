@@ -215,7 +215,7 @@ def test_small_fits_gather_their_patches_once(solver, monkeypatch):
                                rtol=1e-6, atol=1e-8)
     monkeypatch.setattr(kernels._host, "PATCHES_MAX_BYTES",
                         kernels._cpu_patches.patch_bytes(len(X), on_patches
-                                                         .geometry_, 8) - 1)
+                                                         .geometry_, X.dtype) - 1)
     gathered.clear()
     fit()
     assert gathered == []

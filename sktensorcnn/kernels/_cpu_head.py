@@ -118,7 +118,7 @@ def _products_block(Y, Bt64, intercept, y, weights, act_code, loss_code, first,
         wide[...] = V
         V = wide
     with np.errstate(over="ignore", invalid="ignore"):  # inf, as the numba head
-        values, G = losses.BY_NAME[losses.LOSSES[loss_code]].reference(
+        values, G = losses.REGISTRY[loss_code].reference(
             V @ Bt64.T + intercept, y[rows])
     G *= weights[rows, None]
     D = G.T @ V

@@ -42,19 +42,24 @@ from ._memory import CHUNK_BYTES
 from ._threads import block_bounds, n_blocks_for, run_blocks, single_threaded_blas
 
 
-def patch_bytes(n: int, geometry: ConvPoolGeometry, itemsize: int) -> int:
-    """Bytes of the patches of ``n`` samples (see :func:`patches`)."""
-    return n * int(np.prod(geometry.conv_shape)) * geometry.n_kernel_entries * itemsize
+def patch_dtype(dtype) -> np.dtype:
+    """The patches' precision: float32 samples stay float32, any other dtype
+    becomes float64."""
+    return np.dtype(np.float32 if np.dtype(dtype) == np.float32 else np.float64)
+
+
+def patch_bytes(n: int, geometry: ConvPoolGeometry, dtype) -> int:
+    """Bytes of the patches of ``n`` samples of ``dtype`` (see :func:`patches`)."""
+    return (n * int(np.prod(geometry.conv_shape)) * geometry.n_kernel_entries
+            * patch_dtype(dtype).itemsize)
 
 
 def patches(X: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
     """``P[i, t, (c, a)] = X_pad[i, c, t * stride + a]``: the patch of every
     convolution output ``t`` (C order over ``geometry.conv_shape``) of every
     sample, channels then kernel offsets along the last axis (the order of a
-    kernel ``(C, l...)`` flattened).  float32 samples stay float32, any other
-    dtype becomes float64."""
+    kernel ``(C, l...)`` flattened), in :func:`patch_dtype`."""
     n, N = X.shape[0], geometry.n_modes
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
     Xc = np.asarray(X).reshape(n, geometry.n_channels or 1, *geometry.sample_shape)
     Xp = np.pad(Xc, [(0, 0), (0, 0), *geometry.padding])
     windows = sliding_window_view(Xp, geometry.kernel_size,
@@ -63,7 +68,7 @@ def patches(X: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
         slice(0, m * s, s) for m, s in zip(geometry.conv_shape, geometry.stride)))]
     # (n, C, m..., l...) -> (n, m..., C, l...)
     order = (0, *range(2, 2 + N), 1, *range(2 + N, 2 + 2 * N))
-    P = np.ascontiguousarray(windows.transpose(order), dtype=dtype)
+    P = np.ascontiguousarray(windows.transpose(order), dtype=patch_dtype(X.dtype))
     return P.reshape(n, int(np.prod(geometry.conv_shape)), geometry.n_kernel_entries)
 
 
@@ -101,12 +106,12 @@ def network_forward(P, kernels, Bt, b, code) -> np.ndarray:
     n, K = P.shape[0], kernels.shape[0]
     Bt_flat = flat_head_weights(Bt, P.dtype)
     out = np.empty((n, Bt.shape[0]))
-    for rows in _chunks(P, K):
-        Pr = P[rows]
-        with single_threaded_blas():
+    with single_threaded_blas():
+        for rows in _chunks(P, K):
+            Pr = P[rows]
             Y = _convolve(Pr, kernels, _blocks(Pr, K))
-        out[rows] = _cpu_head.outputs(Y.reshape(len(Y), Bt_flat.shape[1]),
-                                      Bt_flat, b, code)
+            out[rows] = _cpu_head.outputs(Y.reshape(len(Y), Bt_flat.shape[1]),
+                                          Bt_flat, b, code)
     return out
 
 

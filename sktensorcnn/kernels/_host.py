@@ -120,9 +120,8 @@ PATCHES_MAX_BYTES = 16 * 2**20
 
 def uses_patches(n: int, geometry: ConvPoolGeometry, dtype) -> bool:
     """Path rule: the network on patches gathered once when the patches of ``n``
-    samples of ``dtype`` (float32, else float64) fit in ``PATCHES_MAX_BYTES``."""
-    itemsize = 4 if np.dtype(dtype) == np.float32 else 8
-    return _cpu_patches.patch_bytes(n, geometry, itemsize) <= PATCHES_MAX_BYTES
+    samples of ``dtype`` fit in ``PATCHES_MAX_BYTES``."""
+    return _cpu_patches.patch_bytes(n, geometry, dtype) <= PATCHES_MAX_BYTES
 
 
 def uses_gemm(geometry: ConvPoolGeometry, n_kernels: int) -> bool:
