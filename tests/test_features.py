@@ -14,19 +14,30 @@ from sktensorcnn.features import (
 from sktensorcnn.kernels import _host as kernel_dispatch
 from sktensorcnn.testing import geometries
 
-# the two CPU paths of the features: mode products with box matrices (small
-# samples) and the numba prefix-sum kernel (large ones), each on every geometry
-PATHS = {"box_products": 10**12, "numba": 0}
+# the CPU paths of the features: mode products with box matrices (small
+# samples) and the numba kernel (large ones); the kernel with its default rules,
+# with every mode summed by box rows where that shrinks the table, and with
+# sliding sums only, each in groups of a few samples (several per block)
+PATHS = {
+    "box_products": dict(BOX_PRODUCTS_MAX_ENTRIES=10**12),
+    "numba": dict(BOX_PRODUCTS_MAX_ENTRIES=0),
+    "numba_box_rows": dict(BOX_PRODUCTS_MAX_ENTRIES=0, BOX_ROWS_MIN_VALUES=1,
+                           FEATURES_GROUP_VALUES=200),
+    "numba_sliding": dict(BOX_PRODUCTS_MAX_ENTRIES=0, BOX_ROWS_MIN_VALUES=10**12,
+                          FEATURES_GROUP_VALUES=200),
+}
 
 
 @contextlib.contextmanager
 def features_path(name):
-    previous = kernel_dispatch.BOX_PRODUCTS_MAX_ENTRIES
-    kernel_dispatch.BOX_PRODUCTS_MAX_ENTRIES = PATHS[name]
+    previous = {key: getattr(kernel_dispatch, key) for key in PATHS[name]}
+    for key, value in PATHS[name].items():
+        setattr(kernel_dispatch, key, value)
     try:
         yield
     finally:
-        kernel_dispatch.BOX_PRODUCTS_MAX_ENTRIES = previous
+        for key, value in previous.items():
+            setattr(kernel_dispatch, key, value)
 
 
 def _random_network(rng, geometry, K):
@@ -80,6 +91,23 @@ def test_features_match_pooled_convolutions(path, geometry, seed, n):
     pooled = conv_pool_reference(X, onehot, geometry)  # (n, L, p...)
     np.testing.assert_allclose(Z.reshape(n, L, -1), pooled.reshape(n, L, -1),
                                rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@given(geometry=geometries(), seed=st.integers(0, 2**16))
+def test_float32_features_are_summed_to_float32_accuracy(path, geometry, seed):
+    """Float32 samples are summed in float32: each feature within a few hundred
+    float32 roundings of the largest input of the float64 reference (inputs
+    with an offset, so that the sums are far from zero)."""
+    rng = np.random.default_rng(seed)
+    X = 3.0 + rng.standard_normal((9, *geometry.input_shape))
+    X32 = X.astype(np.float32)
+    with features_path(path):
+        Z32 = conv_pool_features(X32, geometry)
+    Z = conv_pool_features(X32.astype(np.float64), geometry)
+    assert Z32.dtype == np.float32
+    np.testing.assert_allclose(Z32, Z, rtol=0,
+                               atol=200 * np.finfo(np.float32).eps * np.abs(X).max())
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -3,7 +3,8 @@
 numba does not check bounds by default, so an indexing slip corrupts memory instead
 of raising.  This test recompiles the kernels with ``NUMBA_BOUNDSCHECK=1`` in
 subprocesses (the flag is read at import) and runs them on geometries that exercise
-every code path: 1 to 4 modes, strides, padding, channels, batched tiny samples,
+every code path: 1 to 4 modes, strides, padding, channels, tiny samples in groups
+(features: box rows and sliding sums) or interleaved (network),
 the fused network loops, the BLAS path's numba head and the mode-wise loops of
 Tucker and CP kernels convolved factor by factor, split into blocks even when the
 work is small.
@@ -53,7 +54,13 @@ SCRIPT = textwrap.dedent(
         for n in (1, 5, 37):
             for dtype in (np.float64, np.float32):
                 X = rng.standard_normal((n, *g.input_shape)).astype(dtype)
-                if part == "features":
+                if part != "features":
+                    continue
+                # box rows wherever they shrink, the default rule, sliding
+                # sums only; groups of a few samples and the default groups
+                for rows, group in ((1, 200), (16, 16384), (10**12, 200)):
+                    kernels._host.BOX_ROWS_MIN_VALUES = rows
+                    kernels._host.FEATURES_GROUP_VALUES = group
                     assert np.isfinite(conv_pool_features(X, g)).all()
             if part == "features":
                 continue

@@ -1,10 +1,30 @@
-"""numba CPU kernels.
+"""numba CPU kernel of the conv-pool features ``Z``.
 
-Every kernel works on the canonical 4-d layout: samples ``(n, C, d_1, d_2, d_3, d_4)``
-with missing spatial modes (and a missing channel axis) given size 1 and
-placed first (so the innermost loops run over real modes), so that one
-compiled kernel serves N = 1 to 4.  The dispatch in :mod:`sktensorcnn.kernels`
-does that reshaping, which is free for contiguous arrays.
+A feature averages the padded input over a box that is a product of one run of
+``q_j`` positions per mode, spaced by the stride (``ConvPoolGeometry.box_bounds``),
+so the box sums are taken one mode at a time.  Samples are in the canonical
+4-mode layout ``(n, C, d_1, d_2, d_3, d_4)``: missing spatial modes have size 1
+and come first, so that one compiled kernel serves N = 1 to 4; the dispatch in
+:mod:`._host` does that reshaping, which is free for contiguous arrays.
+
+Each mode is summed by one of two passes, both running along long contiguous
+rows so that they vectorize:
+
+* *box rows* (leading modes, whose rows -- the rest of the sample -- are long):
+  one output row per box, ``l_j p_j`` of them in place of the ``D_j`` input
+  rows, so the data shrink at each step.  Boxes are visited in order of their
+  first row, and a box one stride after the previous one is that box plus the
+  row entering minus the row leaving (two rows read instead of ``q_j``), which
+  also lets the first pass stream through the sample in order;
+* *sliding sums* (trailing modes, short rows): the sum over ``q_j`` positions
+  at every position of the whole table of a group of samples, read as one flat
+  array; positions whose run would cross into the next row or sample are
+  computed but never read.
+
+Tiny samples are processed a group at a time so that these rows stay long.  The
+features are then read off the last table.  The sums are taken in the input's
+precision: direct sums of a few terms (not prefix sums, whose differences
+cancel), so float32 loses no more than its rounding of each sum.
 """
 
 import numpy as np
@@ -13,214 +33,232 @@ from numba import njit
 from ._threads import block_bounds, run_blocks
 
 
-@njit(cache=True)
-def _prefix(A, s):
-    """Strided prefix sums along axis 0 of the 2-d ``A``, in place:
-    ``A[x] += A[x - s]``; the rows are contiguous, so each update vectorizes."""
-    D, R = A.shape
-    if s == 1:
-        for x in range(1, D):
-            dst, src = A[x], A[x - 1]
-            for r in range(R):
-                dst[r] += src[r]
-    else:
-        for x in range(s, D):
-            dst, src = A[x], A[x - s]
-            for r in range(R):
-                dst[r] += src[r]
-
-
-@njit(cache=True)
-def _differences(A, last, before, out):
-    """``out[k] = A[last[k]] - A[before[k]]`` (``A[last[k]]`` when ``before < 0``)."""
-    R = A.shape[1]
-    for k in range(out.shape[0]):
-        dst, hi = out[k], A[last[k]]
-        g = before[k]
-        if g >= 0:
-            lo = A[g]
-            for r in range(R):
-                dst[r] = hi[r] - lo[r]
+@njit(cache=True, nogil=True)
+def _sliding_sums(src, off, length, step, q, dst):
+    """``dst[i] = sum_{m < q} src[off + i + m step]`` for ``i < length - (q-1)
+    step`` (returned): up to four terms per sweep over ``dst``."""
+    n = length - (q - 1) * step
+    out = dst[:n]
+    m = 0
+    while m < q:
+        t = min(4, q - m)
+        b = off + m * step
+        r0 = src[b:b + n]
+        if t == 1:
+            if m == 0:
+                for i in range(n):
+                    out[i] = r0[i]
+            else:
+                for i in range(n):
+                    out[i] += r0[i]
+        elif t == 2:
+            r1 = src[b + step:b + step + n]
+            if m == 0:
+                for i in range(n):
+                    out[i] = r0[i] + r1[i]
+            else:
+                for i in range(n):
+                    out[i] += r0[i] + r1[i]
+        elif t == 3:
+            r1 = src[b + step:b + step + n]
+            r2 = src[b + 2 * step:b + 2 * step + n]
+            if m == 0:
+                for i in range(n):
+                    out[i] = r0[i] + r1[i] + r2[i]
+            else:
+                for i in range(n):
+                    out[i] += r0[i] + r1[i] + r2[i]
         else:
-            for r in range(R):
-                dst[r] = hi[r]
-
-
-@njit(cache=True)
-def _load_one(Xc, S4, o1, o2, o3, o4):
-    """``S4[o + y] = Xc[y]`` (one sample; ``S4`` zero outside)."""
-    d1, d2, d3, d4 = Xc.shape
-    for y1 in range(d1):
-        for y2 in range(d2):
-            for y3 in range(d3):
-                row = S4[o1 + y1, o2 + y2, o3 + y3, o4:o4 + d4]
-                src = Xc[y1, y2, y3]
-                for y4 in range(d4):
-                    row[y4] = src[y4]
-
-
-@njit(cache=True)
-def _load_interleaved(Xb, S4, o1, o2, o3, o4, B):
-    """``S4[o + y][..., (o4 + y4) * B + b] = Xb[b, y]``: samples side by side."""
-    count, d1, d2, d3, d4 = Xb.shape
-    for y1 in range(d1):
-        for y2 in range(d2):
-            for y3 in range(d3):
-                row = S4[o1 + y1, o2 + y2, o3 + y3]
-                for b in range(count):
-                    src = Xb[b, y1, y2, y3]
-                    for y4 in range(d4):
-                        row[(o4 + y4) * B + b] = src[y4]
+            r1 = src[b + step:b + step + n]
+            r2 = src[b + 2 * step:b + 2 * step + n]
+            r3 = src[b + 3 * step:b + 3 * step + n]
+            if m == 0:
+                for i in range(n):
+                    out[i] = (r0[i] + r1[i]) + (r2[i] + r3[i])
+            else:
+                for i in range(n):
+                    out[i] += (r0[i] + r1[i]) + (r2[i] + r3[i])
+        m += t
+    return n
 
 
 @njit(cache=True, nogil=True)
-def _features_block(X, pad_before, padded_shape, stride, last, before, last4,
-                    before4, source, scale, batch, start, stop, Z):
-    """Samples ``start <= i < stop`` of :func:`conv_pool_features`.
+def _box_rows(src, off, n_outer, E, slab, first, order, K, q, s, dst):
+    """Box sums along one mode, one output row per box.
 
-    Modes are reduced in order 1, 2, 3, 4, each by strided prefix sums along
-    the leading axis and one difference per box: the data shrink from ``D_j``
-    to ``l_j p_j`` positions at each step, and every pass has a long contiguous
-    innermost loop (the rest of the sample), which vectorizes.  Mode 4 is the
-    contiguous one: with one sample at a time its ``(k_3, x_4)`` table is
-    transposed so that it too runs along rows; with ``batch`` samples
-    interleaved it runs over the lanes.  The scratch is the block's own and
-    float64 (prefix sums in float32 would lose digits to cancellation).
+    ``src[off:]`` is read as ``(n_outer, E, slab)`` and ``dst`` written as
+    ``(n_outer, K, slab)``: ``dst[u, k] = sum_{m < q} src[u, first[k] + m s]``.
+    2-d views indexed by row, not slices per row: a slice costs a reference
+    count update, which dominates rows of a few dozen values.
     """
-    C = X.shape[1]
-    d1, d2, d3, d4 = X.shape[2], X.shape[3], X.shape[4], X.shape[5]
-    l1, l2, l3, l4 = Z.shape[1], Z.shape[2], Z.shape[3], Z.shape[4]
-    p1, p2, p3, p4 = Z.shape[6], Z.shape[7], Z.shape[8], Z.shape[9]
-    D1, D2, D3, D4 = padded_shape[0], padded_shape[1], padded_shape[2], padded_shape[3]
-    o1, o2, o3, o4 = pad_before[0], pad_before[1], pad_before[2], pad_before[3]
-    s1, s2, s3, s4 = stride[0], stride[1], stride[2], stride[3]
-    padded = (D1, D2, D3, D4) != (d1, d2, d3, d4)
-    B = batch
-    W = D4 * B
-    K1, K2, K3, K4 = l1 * p1, l2 * p2, l3 * p3, l4 * p4
-    S = np.zeros((D1, D2 * D3 * W))
-    # mode 1 of a missing mode (D1 = K1 = 1) is the identity: no copy
-    skip1 = D1 == 1 and K1 == 1
-    T1 = S if skip1 else np.empty((K1, D2 * D3 * W))
-    T2 = np.empty((K1 * K2, D3 * W))
-    if B == 1:  # mode 4 along rows: keep (k3, x4) transposed to (x4, k3)
-        T3 = np.empty((K1 * K2, D4 * K3))
-        T4 = np.empty((K1 * K2, K4 * K3))
-    else:  # B interleaved samples: mode 4 runs along the lanes
-        T3 = np.empty((K1 * K2 * K3, W))
-        T4 = np.empty((K1 * K2 * K3, K4 * B))
-    L, P = l1 * l2 * l3 * l4, p1 * p2 * p3 * p4
-    T4f = T4.reshape(T4.size)
-    for first in range(start, stop, B):
-        count = min(B, stop - first)
-        for c in range(C):
-            if padded:  # the prefix sums below overwrite the padding in place
-                S[:] = 0.0
-            S4 = S.reshape((D1, D2, D3, W))
-            if B == 1:
-                _load_one(X[first, c], S4, o1, o2, o3, o4)
-            else:
-                _load_interleaved(X[first:first + count, c], S4, o1, o2, o3, o4, B)
-            # modes 1, 2, 3: prefix sums along the leading axis, then differences
-            if not skip1:
-                _prefix(S, s1)
-                _differences(S, last[0], before[0], T1)
-            for k1 in range(K1):
-                A = T1[k1].reshape((D2, D3 * W))
-                _prefix(A, s2)
-                _differences(A, last[1], before[1], T2[k1 * K2:(k1 + 1) * K2])
-            for j in range(K1 * K2):
-                A = T2[j].reshape((D3, W))
-                _prefix(A, s3)
-                if B == 1:
-                    At = T3[j].reshape((D4, K3))
-                    for k3 in range(K3):
-                        h, g = last[2, k3], before[2, k3]
-                        for x4 in range(D4):
-                            v = A[h, x4]
-                            if g >= 0:
-                                v -= A[g, x4]
-                            At[x4, k3] = v
-                    _prefix(At, s4)
-                    _differences(At, last[3], before[3],
-                                 T4[j].reshape((K4, K3)))
+    S = src[off:off + n_outer * E * slab].reshape((n_outer * E, slab))
+    D = dst[:n_outer * K * slab].reshape((n_outer * K, slab))
+    for u in range(n_outer):
+        prev = -1
+        for kk in range(K):
+            k = order[kk]
+            o = u * K + k
+            if prev >= 0 and first[k] - first[prev] == s:
+                p = u * K + prev
+                r_in = u * E + first[prev] + q * s
+                r_out = u * E + first[prev]
+                for i in range(slab):
+                    D[o, i] = D[p, i] + (S[r_in, i] - S[r_out, i])
+                prev = k
+                continue
+            prev = k
+            m = 0
+            while m < q:
+                t = min(4, q - m)
+                r = u * E + first[k] + m * s
+                if t == 1:
+                    if m == 0:
+                        for i in range(slab):
+                            D[o, i] = S[r, i]
+                    else:
+                        for i in range(slab):
+                            D[o, i] += S[r, i]
+                elif t == 2:
+                    if m == 0:
+                        for i in range(slab):
+                            D[o, i] = S[r, i] + S[r + s, i]
+                    else:
+                        for i in range(slab):
+                            D[o, i] += S[r, i] + S[r + s, i]
+                elif t == 3:
+                    if m == 0:
+                        for i in range(slab):
+                            D[o, i] = S[r, i] + S[r + s, i] + S[r + 2 * s, i]
+                    else:
+                        for i in range(slab):
+                            D[o, i] += S[r, i] + S[r + s, i] + S[r + 2 * s, i]
                 else:
-                    _differences(A, last[2], before[2], T3[j * K3:(j + 1) * K3])
-            if B > 1:
-                off = s4 * B
-                for j in range(T3.shape[0]):
-                    row = T3[j]
-                    for m in range(off, W):
-                        row[m] += row[m - off]
-                    out = T4[j]
-                    for m in range(K4 * B):
-                        v = row[last4[m]]
-                        g = before4[m]
-                        if g >= 0:
-                            v -= row[g]
-                        out[m] = v
-            # Z[i, a, c, r] from the last stage's table, in Z's order
-            for b in range(count):
-                Zi = Z[first + b].reshape((L, C, P))
+                    if m == 0:
+                        for i in range(slab):
+                            D[o, i] = ((S[r, i] + S[r + s, i])
+                                       + (S[r + 2 * s, i] + S[r + 3 * s, i]))
+                    else:
+                        for i in range(slab):
+                            D[o, i] += ((S[r, i] + S[r + s, i])
+                                        + (S[r + 2 * s, i] + S[r + 3 * s, i]))
+                m += t
+
+
+@njit(cache=True, nogil=True)
+def _load_padded(Xf, off, R, d, pad_before, A):
+    """Rows ``R`` (samples times channels) of the flat ``Xf`` from ``off`` into
+    the zero-padded table ``A`` of shape ``(R, D_1, ..., D_4)``."""
+    X5 = Xf[off:off + R * d[0] * d[1] * d[2] * d[3]].reshape(
+        (R, d[0], d[1], d[2], d[3]))
+    o1, o2, o3, o4 = pad_before[0], pad_before[1], pad_before[2], pad_before[3]
+    A[:] = 0.0
+    for u in range(R):
+        for y1 in range(d[0]):
+            for y2 in range(d[1]):
+                for y3 in range(d[2]):
+                    row = A[u, o1 + y1, o2 + y2, o3 + y3]
+                    src = X5[u, y1, y2, y3]
+                    for y4 in range(d[3]):
+                        row[o4 + y4] = src[y4]
+
+
+@njit(cache=True, nogil=True)
+def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
+                    first, order, K, by_rows, source, scale, group, start, stop,
+                    work, Z):
+    """Samples ``start <= i < stop`` of :func:`conv_pool_features`, ``group`` at
+    a time, in the scratch ``work`` (two tables of a group each)."""
+    d, D = sample_shape, padded_shape
+    size = C * d[0] * d[1] * d[2] * d[3]
+    padded_size = C * D[0] * D[1] * D[2] * D[3]
+    A = work[:group * padded_size]
+    B = work[group * padded_size:]
+    ext = np.empty(4, dtype=np.int64)
+    L, P = Z.shape[1], Z.shape[3]
+    for g0 in range(start, stop, group):
+        count = min(group, stop - g0)
+        R = count * C
+        length = count * padded_size
+        ext[:] = D
+        from_x = size == padded_size
+        if not from_x:
+            _load_padded(Xf, g0 * size, R, d, pad_before,
+                         A[:length].reshape((R, D[0], D[1], D[2], D[3])))
+        for j in range(4):
+            q = pool[j]
+            if ext[j] == 1 or (q == 1 and not by_rows[j]):
+                continue  # nothing to sum
+            slab = ext[j + 1:].prod()
+            if by_rows[j]:
+                outer = R * ext[:j].prod()
+                if from_x:
+                    _box_rows(Xf, g0 * size, outer, ext[j], slab, first[j],
+                              order[j], K[j], q, stride[j], A)
+                else:
+                    _box_rows(A, 0, outer, ext[j], slab, first[j], order[j], K[j],
+                              q, stride[j], B)
+                    A, B = B, A
+                ext[j] = K[j]
+                length = outer * K[j] * slab
+            elif from_x:
+                length = _sliding_sums(Xf, g0 * size, length, stride[j] * slab, q, A)
+            else:
+                length = _sliding_sums(A, 0, length, stride[j] * slab, q, B)
+                A, B = B, A
+            from_x = False
+        if from_x:  # pooling of size 1 everywhere: the features are the inputs
+            A[:length] = Xf[g0 * size:g0 * size + length]
+        unit = ext.prod()
+        # element indexing, not row slices: a slice costs a reference count
+        # update, which dominates rows of a few features
+        for g in range(count):
+            for c in range(C):
+                base = (g * C + c) * unit
                 for a in range(L):
-                    dst = Zi[a, c]
-                    src = source[a]
                     for r in range(P):
-                        dst[r] = T4f[src[r] + b] * scale
+                        Z[g0 + g, a, c, r] = A[base + source[a, r]] * scale
 
 
-def _source_table(l, p, batch):
-    """Where each feature ``(a, r)`` of one sample and channel sits in the last
-    stage's table of :func:`_features_block` (lane 0; lane ``b`` adds ``b``)."""
-    l1, l2, l3, l4 = l
-    p1, p2, p3, p4 = p
-    K2, K3, K4 = l2 * p2, l3 * p3, l4 * p4
-    a = np.indices(l).reshape(4, -1)[:, :, None]
-    r = np.indices(p).reshape(4, -1)[:, None, :]
-    k1, k2, k3, k4 = (a[j] * p[j] + r[j] for j in range(4))
-    if batch == 1:
-        t = (k1 * K2 + k2) * (K4 * K3) + k4 * K3 + k3
-    else:
-        t = ((k1 * K2 + k2) * K3 + k3) * (K4 * batch) + k4 * batch
-    return np.ascontiguousarray(t, dtype=np.int64)
+def conv_pool_features(X, pad_before, padded_shape, stride, pool, first, order,
+                       n_boxes, by_rows, source, scale, group, n_blocks, Z):
+    """Conv-pool features ``Z`` of each sample, by box sums one mode at a time.
 
-
-def conv_pool_features(X, pad_before, padded_shape, stride, last, before, last4,
-                       before4, scale, n_blocks, batch, Z):
-    """Conv-pool features ``Z`` of each sample, by strided box sums.
-
-    ``Z[i, a, c, r] = scale * sum_{x in box(a, r)} Xpad[i, c, x]`` where along mode j
-    the box holds the padded positions ``before[j, k] + s_j, ..., last[j, k]`` in
-    steps of the stride ``s_j``, for ``k = a_j * p_j + r_j``.  From strided prefix
-    sums each box sum is a difference along each mode, taken one mode at a time:
-    the cost per sample and channel is ``O(prod D_j + sum_j prod_{i<=j} l_i p_i
-    prod_{i>j} D_i)`` whatever the pool size.
+    ``Z[i, a, c, r] = scale * sum_{x in box(a, r)} Xpad[i, c, x]``, where along
+    mode j the box of ``k = a_j p_j + r_j`` holds the padded positions
+    ``first[j, k] + m stride_j``, ``m < pool_j``.
 
     Parameters
     ----------
-    X : ndarray, shape (n, C, d1, d2, d3, d4), float32 or float64
-    pad_before : int64 array (4,)
-    padded_shape : int64 array (4,)
-    stride : int64 array (4,)
-    last, before : int64 arrays (4, max l_j p_j)
-        Last padded position of each box, and the position one stride before its
-        first (``-1`` when that falls before the start: nothing to subtract).
-    last4, before4 : int64 arrays (l4 * p4 * batch,)
-        The same for mode 4 in the interleaved layout: entry ``k * batch + b`` is
-        ``last[3, k] * batch + b`` (``-1`` stays ``-1``).
+    X : ndarray, shape (n, C, d1, d2, d3, d4), float32 or float64, C-contiguous
+    pad_before, padded_shape, stride, pool : int64 arrays (4,)
+    first : int64 array (4, max l_j p_j)
+        First padded position of each box, per mode.
+    order : int64 array (4, max l_j p_j)
+        The boxes of each mode by first position.
+    n_boxes : int64 array (4,)
+        ``l_j p_j``.
+    by_rows : bool array (4,)
+        Modes summed by box rows (a leading run of modes); the others by sliding
+        sums.
+    source : int64 array (L, P)
+        Where feature ``(a, r)`` of one sample and channel sits in the last
+        table: per mode, the box ``k`` (modes summed by box rows) or its first
+        position (the others).
     scale : float
-        ``1 / prod(pool_size)``.
+        ``1 / prod(pool)``.
+    group : int
+        Samples summed together (many for tiny samples, so that rows are long).
     n_blocks : int
         Blocks of consecutive samples, one per thread.
-    batch : int
-        Samples processed side by side within a block (many for tiny samples, so
-        that inner loops are long; 1 for large ones).
-    Z : ndarray, shape (n, l1, l2, l3, l4, C, p1, p2, p3, p4), dtype of X
+    Z : ndarray, shape (n, L, C, P), dtype of X
         Output, overwritten.
     """
-    n = X.shape[0]
-    source = _source_table(Z.shape[1:5], Z.shape[6:10], batch)
+    n, C = X.shape[:2]
+    sample_shape = np.array(X.shape[2:], dtype=np.int64)
+    Xf = X.reshape(-1)
+    scratch = 2 * group * C * int(np.prod(padded_shape))
     run_blocks(lambda block: _features_block(
-        X, pad_before, padded_shape, stride, last, before, last4, before4, source,
-        scale, batch, *block_bounds(n, n_blocks, block), Z), n_blocks)
+        Xf, C, sample_shape, pad_before, padded_shape, stride, pool, first, order,
+        n_boxes, by_rows, source, scale, group, *block_bounds(n, n_blocks, block),
+        np.empty(scratch, dtype=X.dtype), Z), n_blocks)
     return Z

@@ -8,7 +8,7 @@ of one set of positions per mode (see ``ConvPoolGeometry.box_bounds``), so
 with ``M_j`` ``(l_j p_j, d_j)`` holding ``1 / q_j`` where input position ``x``
 falls in the box of ``(a_j, r_j)`` (padding contributes zeros, so it simply has
 no column).  Each mode product is one BLAS product.  The numba kernel of
-:mod:`._cpu` is up to 4x faster (its cost does not grow with ``l_j p_j``), but
+:mod:`._cpu` is several times faster (one pass along long rows per mode), but
 compiling it takes seconds, most of the first fit of a fresh install on small
 data: small calls use this path instead (see
 ``kernels._host.BOX_PRODUCTS_MAX_ENTRIES``).

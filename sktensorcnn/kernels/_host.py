@@ -37,17 +37,45 @@ def _pad_to_4(values, fill) -> np.ndarray:
     return np.array([fill] * (MAX_SPATIAL_MODES - len(values)) + values, dtype=np.int64)
 
 
-def _box_tables(geometry: ConvPoolGeometry) -> tuple[np.ndarray, np.ndarray]:
-    """Box corners per mode, pairs ``(a_j, r_j)`` flattened, in the 4-mode layout."""
-    width = max(l * p for l, p in zip(geometry.kernel_size, geometry.pooled_shape))
-    last = np.zeros((MAX_SPATIAL_MODES, width), dtype=np.int64)
-    before = np.full((MAX_SPATIAL_MODES, width), -1, dtype=np.int64)
-    offset = MAX_SPATIAL_MODES - geometry.n_modes
-    for j, (bounds, s) in enumerate(zip(geometry.box_bounds, geometry.stride), offset):
-        k = bounds.shape[0] * bounds.shape[1]
-        last[j, :k] = bounds[..., 1].ravel()
-        before[j, :k] = bounds[..., 0].ravel() - s
-    return last, before
+#: Values per row from which a mode is summed by box rows, one output row per
+#: box, rather than by sliding sums over the flat table (see :mod:`._cpu`).
+BOX_ROWS_MIN_VALUES = 16
+
+#: Values of a group of tiny samples summed together by the features kernel.
+FEATURES_GROUP_VALUES = 16384
+
+
+def _feature_tables(geometry: ConvPoolGeometry) -> dict:
+    """The box layout that :func:`._cpu.conv_pool_features` takes, in the
+    4-mode layout: first positions of the boxes per mode, the boxes by first
+    position, which modes are summed by box rows, and where each feature sits
+    in the last table."""
+    modes = MAX_SPATIAL_MODES
+    l, p = _pad_to_4(geometry.kernel_size, 1), _pad_to_4(geometry.pooled_shape, 1)
+    padded = _pad_to_4(geometry.padded_shape, 1)
+    n_boxes = l * p
+    first = np.zeros((modes, n_boxes.max()), dtype=np.int64)
+    for j, bounds in enumerate(geometry.box_bounds, modes - geometry.n_modes):
+        first[j, :n_boxes[j]] = bounds[..., 0].ravel()  # box k = a_j p_j + r_j
+    unused = np.arange(first.shape[1]) >= n_boxes[:, None]
+    order = np.argsort(np.where(unused, np.iinfo(np.int64).max, first), axis=1,
+                       kind="stable")
+    # box rows for a leading run of modes with long rows, where they shrink the
+    # table (overlapping pools can give more boxes than positions)
+    by_rows = np.zeros(modes, dtype=np.bool_)
+    for j in range(modes):
+        by_rows[j] = ((j == 0 or by_rows[j - 1]) and n_boxes[j] <= padded[j]
+                      and np.prod(padded[j + 1:]) >= BOX_ROWS_MIN_VALUES)
+    extent = np.where(by_rows, n_boxes, padded)
+    a = np.indices(l).reshape(modes, -1, 1)
+    r = np.indices(p).reshape(modes, 1, -1)
+    source = np.zeros((a.shape[1], r.shape[2]), dtype=np.int64)
+    for j in range(modes):
+        k = a[j] * p[j] + r[j]
+        source = source * extent[j] + (k if by_rows[j] else first[j][k])
+    group = FEATURES_GROUP_VALUES // ((geometry.n_channels or 1) * np.prod(padded))
+    return dict(first=first, order=np.ascontiguousarray(order), n_boxes=n_boxes,
+                by_rows=by_rows, source=source, group=int(max(group, 1)))
 
 
 #: Scratch values per sample below which samples are processed side by side.
@@ -55,8 +83,8 @@ _SMALL_SAMPLE = 4096
 
 
 def _batch(geometry: ConvPoolGeometry) -> int:
-    """Samples per kernel pass (interleaved along the last axis by the feature
-    and fused network kernels): 16 for tiny samples (short rows), 1 for large."""
+    """Samples per pass of the fused network kernels (interleaved along the last
+    axis): 16 for tiny samples (short rows), 1 for large."""
     return int(np.clip(_SMALL_SAMPLE // np.prod(geometry.padded_shape), 1, 16))
 
 
@@ -147,32 +175,20 @@ def conv_pool_features(X, geometry: ConvPoolGeometry, out=None) -> np.ndarray:
     if n * C * int(np.prod(geometry.sample_shape)) <= BOX_PRODUCTS_MAX_ENTRIES:
         return _cpu_box_products.conv_pool_features(
             np.asarray(X).reshape(n, C, *geometry.sample_shape), geometry, out)
-    X6 = writable(X).reshape(n, C, *ones, *geometry.sample_shape)
-    Z10 = out.reshape(n, *ones, *geometry.kernel_size, C, *ones, *geometry.pooled_shape)
-    if not np.shares_memory(Z10, out):
+    Z4 = out.reshape(n, geometry.n_kernel_entries // C, C, geometry.n_cells)
+    if not np.shares_memory(Z4, out):
         raise ValueError("out must be C-contiguous")
-    last, before = _box_tables(geometry)
-    batch = _batch(geometry)
-    # mode 4 in the interleaved layout of the kernel: position x -> x * batch + b
-    k4 = geometry.kernel_size[-1] * geometry.pooled_shape[-1]
-    lanes = np.arange(batch)
-    last4 = (last[3, :k4, None] * batch + lanes).ravel()
-    before4 = np.where(before[3, :k4, None] >= 0,
-                       before[3, :k4, None] * batch + lanes, -1).ravel()
     _cpu.conv_pool_features(
-        X6,
+        writable(np.ascontiguousarray(X)).reshape(n, C, *ones, *geometry.sample_shape),
         _pad_to_4([lo for lo, _ in geometry.padding], 0),
         _pad_to_4(geometry.padded_shape, 1),
         _pad_to_4(geometry.stride, 1),
-        last,
-        before,
-        last4,
-        before4,
-        1.0 / float(np.prod(geometry.pool_size)),
-        n_blocks_for(n, C * np.prod(geometry.padded_shape)
-                     * (1 + np.prod(geometry.kernel_size))),
-        batch,
-        Z10,
+        _pad_to_4(geometry.pool_size, 1),
+        **_feature_tables(geometry),
+        scale=1.0 / float(np.prod(geometry.pool_size)),
+        n_blocks=n_blocks_for(n, C * np.prod(geometry.padded_shape)
+                              * (1 + np.prod(geometry.kernel_size))),
+        Z=Z4,
     )
     return out
 
