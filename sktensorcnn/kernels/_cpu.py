@@ -164,8 +164,8 @@ def _load_padded(Xf, off, R, d, pad_before, A):
 
 @njit(cache=True, nogil=True)
 def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
-                    first, order, K, by_rows, source, scale, group, start, stop,
-                    work, Z):
+                    first, order, n_boxes, by_rows, source, scale, group, start,
+                    stop, work, Z):
     """Samples ``start <= i < stop`` of :func:`conv_pool_features`, ``group`` at
     a time, in the scratch ``work`` (two tables of a group each)."""
     d, D = sample_shape, padded_shape
@@ -189,21 +189,20 @@ def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
             if ext[j] == 1 or (q == 1 and not by_rows[j]):
                 continue  # nothing to sum
             slab = ext[j + 1:].prod()
+            # one call site per pass, so that each compiles once per dtype
+            if from_x:
+                src, off, dst = Xf, g0 * size, A
+            else:
+                src, off, dst = A, 0, B
             if by_rows[j]:
                 outer = R * ext[:j].prod()
-                if from_x:
-                    _box_rows(Xf, g0 * size, outer, ext[j], slab, first[j],
-                              order[j], K[j], q, stride[j], A)
-                else:
-                    _box_rows(A, 0, outer, ext[j], slab, first[j], order[j], K[j],
-                              q, stride[j], B)
-                    A, B = B, A
-                ext[j] = K[j]
-                length = outer * K[j] * slab
-            elif from_x:
-                length = _sliding_sums(Xf, g0 * size, length, stride[j] * slab, q, A)
+                _box_rows(src, off, outer, ext[j], slab, first[j], order[j],
+                          n_boxes[j], q, stride[j], dst)
+                ext[j] = n_boxes[j]
+                length = outer * n_boxes[j] * slab
             else:
-                length = _sliding_sums(A, 0, length, stride[j] * slab, q, B)
+                length = _sliding_sums(src, off, length, stride[j] * slab, q, dst)
+            if not from_x:
                 A, B = B, A
             from_x = False
         if from_x:  # pooling of size 1 everywhere: the features are the inputs
