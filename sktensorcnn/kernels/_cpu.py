@@ -23,8 +23,10 @@ rows so that they vectorize:
 
 Tiny samples are processed a group at a time so that these rows stay long.  The
 features are then read off the last table.  The sums are taken in the input's
-precision: direct sums of a few terms (not prefix sums, whose differences
-cancel), so float32 loses no more than its rounding of each sum.
+precision: direct sums of a few terms, and running boxes that drop at most a
+kernel's width of rows, so a float32 feature is within a few float32 roundings
+of the largest input its run of boxes reads (prefix sums over the whole mode
+would instead lose digits to the cancellation of long sums).
 """
 
 import numpy as np

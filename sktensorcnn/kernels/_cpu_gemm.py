@@ -92,7 +92,7 @@ def _convolve_block(Xp, AT, stride, kernel_size, conv_shape, group, first, last,
             for i2 in range(m2):
                 Pt = _slab_patches(Xp[i], i1, i2, group, stride, kernel_size,
                                    conv_shape, Q)
-                Y[i, i1 * m2 + i2] = np.dot(AT, Pt)
+                np.dot(AT, Pt, Y[i, i1 * m2 + i2])  # in place: no temporary
 
 
 @njit(cache=True, nogil=True)
@@ -120,7 +120,7 @@ def _one_output_block(Xp, AT, Bt, intercept, y, weights, act_code, loss_code, st
             for i2 in range(m2):
                 Pt = _slab_patches(Xp[i], i1, i2, group, stride, kernel_size,
                                    conv_shape, Q)
-                W[:] = np.dot(AT, Pt)
+                np.dot(AT, Pt, W)
                 offset = (i1 * m2 + i2) * K * size
                 for k in range(K):
                     # V = act(Y), W = act'(Y) in place (one vectorized loop),
