@@ -23,8 +23,8 @@ rows so that they vectorize:
 
 Tiny samples are processed a group at a time so that these rows stay long.  The
 features are then read off the last table.  The sums are taken in the input's
-precision: direct sums of a few terms, and running boxes that drop at most a
-kernel's width of rows, so a float32 feature is within a few float32 roundings
+precision: direct sums of a few terms, and chains of at most ``q_j`` running
+boxes before a direct sum, so a float32 feature is within a few float32 roundings
 of the largest input its run of boxes reads (prefix sums over the whole mode
 would instead lose digits to the cancellation of long sums).
 """
@@ -97,10 +97,13 @@ def _box_rows(src, off, n_outer, E, slab, first, order, K, q, s, dst):
     D = dst[:n_outer * K * slab].reshape((n_outer * K, slab))
     for u in range(n_outer):
         prev = -1
+        chain = 0  # running boxes since the last direct sum: at most q, so
+        # that float32 rounding does not pile up along the whole mode
         for kk in range(K):
             k = order[kk]
             o = u * K + k
-            if prev >= 0 and first[k] - first[prev] == s:
+            if prev >= 0 and first[k] - first[prev] == s and chain < q:
+                chain += 1
                 p = u * K + prev
                 r_in = u * E + first[prev] + q * s
                 r_out = u * E + first[prev]
@@ -109,6 +112,7 @@ def _box_rows(src, off, n_outer, E, slab, first, order, K, q, s, dst):
                 prev = k
                 continue
             prev = k
+            chain = 0
             m = 0
             while m < q:
                 t = min(4, q - m)
