@@ -110,6 +110,32 @@ def test_float32_features_are_summed_to_float32_accuracy(path, geometry, seed):
                                atol=200 * np.finfo(np.float32).eps * np.abs(X).max())
 
 
+@pytest.mark.parametrize("path", ["numba", "numba_box_rows"])
+@pytest.mark.parametrize("shape, pool", [((4000, 16), 2), ((2000, 4, 5), (5, 2, 2))])
+@pytest.mark.parametrize("signal", ["ramp", "random_walk"])
+def test_float32_running_boxes_do_not_pile_up_along_a_long_mode(path, shape, pool,
+                                                                signal):
+    """Along a long leading mode, each box is built from the previous one
+    (plus the row entering, minus the row leaving); in float32 that rounding
+    must stay within a few roundings of the largest input, not grow with the
+    length of the mode (a chain never restarted gave 300 roundings here)."""
+    from sktensorcnn.geometry import ConvPoolGeometry
+
+    g = ConvPoolGeometry.from_params(shape, kernel_size=2, pool_size=pool)
+    along = np.linspace(0.1, 7.3, shape[0]).reshape(-1, *[1] * (len(shape) - 1))
+    if signal == "ramp":
+        X = np.broadcast_to(along, (2, *shape)).copy()
+    else:
+        steps = np.random.default_rng(0).standard_normal((2, *shape))
+        X = 100.0 + np.cumsum(steps, axis=1)
+    X32 = X.astype(np.float32)
+    with features_path(path):
+        Z32 = conv_pool_features(X32, g)
+    Z = conv_pool_features(X32.astype(np.float64), g)
+    np.testing.assert_allclose(Z32, Z, rtol=0,
+                               atol=8 * np.finfo(np.float32).eps * np.abs(X32).max())
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_float32_stays_float32(rng, path):
     from sktensorcnn.geometry import ConvPoolGeometry
