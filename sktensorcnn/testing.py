@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
+from .activations import BY_NAME
 from .geometry import ConvPoolGeometry
 from .network import network_outputs
 
@@ -337,11 +338,25 @@ def _final_step(estimator):
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
 
-def check_tensor_estimator(estimator, X, y, *, float32_rtol=1e-3):
+def _has_kink(estimator) -> bool:
+    """Whether the estimator's activation has a kink: positively homogeneous of
+    degree 1 and not the identity (ReLU, leaky ReLU)."""
+    name = getattr(_final_step(estimator), "activation", "identity")
+    return name != "identity" and BY_NAME[name].degree == 1
+
+
+def check_tensor_estimator(estimator, X, y, *, float32_rtol=None):
     """Fit clones of ``estimator`` (a tensor estimator or a pipeline ending in
     one) on ``(X, y)`` and run every property check that applies: sample
     order, batch splits, memory layouts, float32 against float64, ``coef_``
-    (linear estimators, not pipelines), refits of clones and persistence."""
+    (linear estimators, not pipelines), refits of clones and persistence.
+
+    ``float32_rtol`` is :func:`check_float32`'s tolerance; by default 1e-3,
+    and 5e-2 for activations with a kink (ReLU, leaky ReLU), whose fits may
+    settle on another side of a kink in float32 than in float64 (1.9 % of the
+    outputs' spread seen on one machine, 40 samples)."""
+    if float32_rtol is None:
+        float32_rtol = 5e-2 if _has_kink(estimator) else 1e-3
     fitted = clone(estimator).fit(X, y)
     check_sample_order(fitted, X)
     check_batch_splits(fitted, X)
