@@ -8,6 +8,8 @@ linear, so the FC weights are spread once per call onto the convolution outputs
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from tensorly.tenalg import multi_mode_dot
@@ -36,6 +38,20 @@ def _pool(D: np.ndarray, geometry: ConvPoolGeometry) -> np.ndarray:
     return multi_mode_dot(D, geometry.pooling_matrices(), modes=modes)
 
 
+def _one_blas_thread(function):
+    """Run ``function`` with BLAS on one thread from start to end, the FC
+    spread and pooling included: a multithreaded BLAS call between two kernel
+    calls leaves OpenBLAS's threads spinning for a while, taking the cores from
+    the next call's kernel threads (back-to-back calls ran 2x slower on 2
+    cores)."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with kernels.single_threaded_blas():
+            return function(*args, **kwargs)
+    return wrapper
+
+
+@_one_blas_thread
 def network_outputs(X, kernels_, fc_weights, intercept, geometry, activation):
     """Network outputs for validated samples ``X`` of shape ``(n, *input_shape)``.
 
@@ -61,6 +77,7 @@ def network_outputs(X, kernels_, fc_weights, intercept, geometry, activation):
     )
 
 
+@_one_blas_thread
 def network_loss(X, y, weights, kernels_, fc_weights, intercept, geometry,
                  activation, loss="squared"):
     """Weighted loss ``sum_i w_i loss(f_i, y_i)`` and its gradients.
@@ -84,6 +101,7 @@ def network_loss(X, y, weights, kernels_, fc_weights, intercept, geometry,
     return value, dA, _pool(D, geometry), db
 
 
+@_one_blas_thread
 def factorized_network_loss(X, y, weights, params, fc_weights, intercept, geometry,
                             activation, loss="squared", kind="tucker"):
     """As :func:`network_loss` for stacked kernels given by their Tucker factors

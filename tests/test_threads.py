@@ -159,3 +159,49 @@ def test_concurrent_fits_leave_the_blas_and_numba_settings_as_they_were():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "settings kept" in result.stdout
+
+
+@pytest.mark.parametrize("function", ["network_outputs", "network_loss",
+                                      "factorized_network_loss"])
+def test_network_functions_hold_blas_on_one_thread_from_start_to_end(
+        function, rng, monkeypatch):
+    """The FC spread and pooling run BLAS too: a multithreaded call there would
+    leave OpenBLAS's threads spinning on the cores the next call's kernels
+    need.  Every BLAS-using step of the public network functions sees one BLAS
+    thread, and the count in force before the call is back after it."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sktensorcnn import network
+    from sktensorcnn.parametrizations import TuckerWeight
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info()
+                if lib["user_api"] == "blas"]
+
+    seen = []
+    for name in ("_spread", "_pool"):
+        original = getattr(network, name)
+
+        def spy(*args, original=original):
+            seen.append(max(blas_threads()))
+            return original(*args)
+
+        monkeypatch.setattr(network, name, spy)
+    g = ConvPoolGeometry.from_params((6, 6), kernel_size=2, pool_size=2)
+    X = rng.standard_normal((4, 6, 6))
+    y = rng.standard_normal(4)
+    w = np.full(4, 0.25)
+    A = rng.standard_normal((2, *g.kernel_shape))
+    B = rng.standard_normal((1, 2, *g.pooled_shape))
+    calls = {
+        "network_outputs": lambda: network.network_outputs(X, A, B, [0.0], g, "relu"),
+        "network_loss": lambda: network.network_loss(X, y, w, A, B, [0.0], g, "relu"),
+        "factorized_network_loss": lambda: network.factorized_network_loss(
+            X, y, w, TuckerWeight((*g.kernel_modes, 2), (1, 1, 2)).initialize(
+                np.random.RandomState(0)), B, [0.0], g, "relu"),
+    }
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        calls[function]()
+        assert blas_threads() == before
+    assert seen and set(seen) == {1}

@@ -68,7 +68,11 @@ def _set_blas(counts) -> None:
     """Set BLAS's counts (lock held), from one thread kept for it: set from a
     fit's thread that has just run BLAS calls, OpenBLAS sometimes keeps its
     old count (read back at once: three concurrent gradient-descent fits left
-    BLAS on one thread in 2 of 3 stress runs; none in 7 from this thread)."""
+    BLAS on one thread in 2 of 3 stress runs; none in 7 from this thread).
+    Once the main thread has set a count (``threadpoolctl.threadpool_limits``
+    there, which some scikit-learn estimators enter), OpenBLAS (0.3.30-0.3.31
+    seen) ignores counts set from other threads: read back, the counts are
+    then set from the calling thread too."""
     global _blas_applied
     counts = list(counts)
     if counts == _blas_applied:
@@ -79,6 +83,8 @@ def _set_blas(counts) -> None:
             lib.set_num_threads(n)
 
     _blas_setter().submit(apply).result()
+    if [lib.num_threads for lib in _blas_libraries()] != counts:
+        apply()
     _blas_applied = counts
 
 
