@@ -225,10 +225,10 @@ def main(argv=None):
                              f"{same:>22.0f}{rate / same:>8.2f}")
                 print(line + f"   (rank(s) {ranks})")
             ours_epoch = ours_adam_epoch(X, y, geometry, p["K"])
-            line = f"{'  Adam':<10}{dtype:<9}{ours_epoch:>14.2f}s"
+            line = f"{'  Adam':<10}{dtype:<9}{ours_epoch:>14.3f}s"
             if torch is not None:
                 theirs_epoch = pytorch_adam_epoch(X, y, geometry, p["K"], dtype)
-                line += f"{theirs_epoch:>11.2f}s{theirs_epoch / ours_epoch:>8.2f}"
+                line += f"{theirs_epoch:>11.3f}s{theirs_epoch / ours_epoch:>8.2f}"
             print(line + "   (one epoch, batches of 16, seconds)")
 
 
