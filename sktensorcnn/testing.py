@@ -342,7 +342,8 @@ def _has_kink(estimator) -> bool:
     """Whether the estimator's activation has a kink: positively homogeneous of
     degree 1 and not the identity (ReLU, leaky ReLU)."""
     name = getattr(_final_step(estimator), "activation", "identity")
-    return name != "identity" and BY_NAME[name].degree == 1
+    activation = BY_NAME.get(name)  # None: not one of ours
+    return name != "identity" and activation is not None and activation.degree == 1
 
 
 def check_tensor_estimator(estimator, X, y, *, float32_rtol=None):
