@@ -43,7 +43,8 @@ def _one_blas_thread(function):
     spread and pooling included: a multithreaded BLAS call between two kernel
     calls leaves OpenBLAS's threads spinning for a while, taking the cores from
     the next call's kernel threads (back-to-back calls ran 2x slower on 2
-    cores)."""
+    cores).  The one place the CPU network kernels get their BLAS limit: they
+    do not set it themselves."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         with kernels.single_threaded_blas():

@@ -28,7 +28,6 @@ import numpy as np
 from . import _cpu_modewise
 from ._cpu_gemm import flat_head_weights, loss_head, unflatten_head_grad
 from ._memory import CHUNK_BYTES
-from ._threads import single_threaded_blas
 
 
 def factorized_macs(geometry, ranks, n_kernels) -> int:
@@ -239,17 +238,16 @@ def network_loss_grad(X, y, weights, params, Bt, b, code, loss_code, geometry,
     grads = [np.zeros(p.shape) for p in params]
     D = np.zeros((n_out, M, K))
     fwd, bwd = (forward, backward) if kind == "tucker" else (cp_forward, cp_backward)
-    with single_threaded_blas():
-        for start in range(0, n, size):
-            rows = slice(start, min(start + size, n))
-            chunk = X[rows]
-            if not chunk.flags.writeable:  # one numba signature: see _memory.writable
-                chunk = chunk.copy()
-            Y, cache = fwd(chunk, params, geometry)
-            part_loss, part_db, part_D, dY = loss_head(
-                Y, Bt_flat, b, y[rows], weights[rows], code, loss_code)
-            loss, db = loss + part_loss, db + part_db
-            D += part_D
-            for total, part in zip(grads, bwd(dY, params, geometry, cache)):
-                total += part
+    for start in range(0, n, size):
+        rows = slice(start, min(start + size, n))
+        chunk = X[rows]
+        if not chunk.flags.writeable:  # one numba signature: see _memory.writable
+            chunk = chunk.copy()
+        Y, cache = fwd(chunk, params, geometry)
+        part_loss, part_db, part_D, dY = loss_head(
+            Y, Bt_flat, b, y[rows], weights[rows], code, loss_code)
+        loss, db = loss + part_loss, db + part_db
+        D += part_D
+        for total, part in zip(grads, bwd(dY, params, geometry, cache)):
+            total += part
     return loss, grads, unflatten_head_grad(D, Bt), db

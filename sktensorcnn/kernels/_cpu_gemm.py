@@ -10,7 +10,8 @@ positions sharing their two leading indices, e.g. one plane of a volume, a few
 hundred KB) into a buffer that stays in cache, and BLAS multiplies it at once;
 the kernel gradient gathers each slab again, which costs less than storing it.
 Blocks of samples run side by side on the kernels' threads, BLAS on one
-thread each.  Same inputs and outputs as the numba kernels (the 4-mode
+thread each (the callers, :mod:`sktensorcnn.network`'s functions, hold BLAS
+there for the whole call).  Same inputs and outputs as the numba kernels (the 4-mode
 canonical layout).
 """
 
@@ -20,7 +21,7 @@ from numba import njit
 from . import _cpu_head
 from ._cpu_pointwise import activate_rows, head_sample
 from ._memory import CHUNK_BYTES
-from ._threads import block_bounds, n_blocks_for, run_blocks, single_threaded_blas
+from ._threads import block_bounds, n_blocks_for, run_blocks
 
 
 @njit(cache=True, nogil=True)
@@ -204,10 +205,9 @@ def _convolve(Xp, AT, stride, kernel_size, conv_shape):
     n_blocks = n_blocks_for(n, Y[0].size * AT.shape[1])
     shape = np.asarray(conv_shape, dtype=np.int64)
     group = _slab_group(Xp.shape[1], kernel_size, stride, shape, Xp.itemsize)
-    with single_threaded_blas():
-        run_blocks(lambda block: _convolve_block(
-            Xp, AT, stride, kernel_size, shape, group,
-            *block_bounds(n, n_blocks, block), Y), n_blocks)
+    run_blocks(lambda block: _convolve_block(
+        Xp, AT, stride, kernel_size, shape, group,
+        *block_bounds(n, n_blocks, block), Y), n_blocks)
     return Y
 
 
@@ -326,19 +326,17 @@ def network_loss_grad(
                 *block_bounds(count, blocks, block), Ds[block], dbs[block],
                 dATs[block]), blocks))
 
-        with single_threaded_blas():
-            loss = float(sum(chunk_loss(rows)
-                             for rows in _chunks(n, X[0].size * X.itemsize)))
+        loss = float(sum(chunk_loss(rows)
+                         for rows in _chunks(n, X[0].size * X.itemsize)))
         D, db = Ds.sum(axis=0), dbs.sum(axis=0)
     else:
         loss, D, db = 0.0, np.zeros((n_out, size)), np.zeros(n_out)
-        with single_threaded_blas():
-            # chunks of outputs, which outnumber the inputs K M / (C d) to one
-            for rows in _chunks(n, size * X.itemsize):
-                part = _outputs_loss_grad(
-                    _padded(X[rows], pad_before, padded_shape), AT, Bt_flat, b,
-                    y[rows], weights[rows], code, loss_code, stride, kernel_size,
-                    shape, group, n_blocks, dATs)
-                loss, D, db = (total + p for total, p in zip((loss, D, db), part))
+        # chunks of outputs, which outnumber the inputs K M / (C d) to one
+        for rows in _chunks(n, size * X.itemsize):
+            part = _outputs_loss_grad(
+                _padded(X[rows], pad_before, padded_shape), AT, Bt_flat, b,
+                y[rows], weights[rows], code, loss_code, stride, kernel_size,
+                shape, group, n_blocks, dATs)
+            loss, D, db = (total + p for total, p in zip((loss, D, db), part))
     dA = dATs.sum(axis=0).T.reshape(A.shape)
     return loss, dA, _unslab_head_grad(D, Bt), db

@@ -39,7 +39,7 @@ from ..geometry import ConvPoolGeometry
 from . import _cpu_head
 from ._cpu_gemm import flat_head_weights, loss_head, unflatten_head_grad
 from ._memory import CHUNK_BYTES
-from ._threads import block_bounds, n_blocks_for, run_blocks, single_threaded_blas
+from ._threads import block_bounds, n_blocks_for, run_blocks
 
 
 def patch_dtype(dtype) -> np.dtype:
@@ -106,12 +106,11 @@ def network_forward(P, kernels, Bt, b, code) -> np.ndarray:
     n, K = P.shape[0], kernels.shape[0]
     Bt_flat = flat_head_weights(Bt, P.dtype)
     out = np.empty((n, Bt.shape[0]))
-    with single_threaded_blas():
-        for rows in _chunks(P, K):
-            Pr = P[rows]
-            Y = _convolve(Pr, kernels, _blocks(Pr, K))
-            out[rows] = _cpu_head.outputs(Y.reshape(len(Y), Bt_flat.shape[1]),
-                                          Bt_flat, b, code)
+    for rows in _chunks(P, K):
+        Pr = P[rows]
+        Y = _convolve(Pr, kernels, _blocks(Pr, K))
+        out[rows] = _cpu_head.outputs(Y.reshape(len(Y), Bt_flat.shape[1]),
+                                      Bt_flat, b, code)
     return out
 
 
@@ -122,16 +121,15 @@ def network_loss_grad(P, y, weights, kernels, Bt, b, code, loss_code):
     Bt_flat = flat_head_weights(Bt, P.dtype)
     loss, D, db = 0.0, 0.0, 0.0
     parts = []
-    with single_threaded_blas():
-        for rows in _chunks(P, K):
-            Pr = P[rows]
-            n_blocks = _blocks(Pr, K)
-            Y = _convolve(Pr, kernels, n_blocks)
-            part_loss, part_db, part_D, dY = loss_head(
-                Y, Bt_flat, b, y[rows], weights[rows], code, loss_code)
-            loss, D, db = loss + part_loss, D + part_D, db + part_db
-            parts += run_blocks(functools.partial(_kernel_grad, Pr, dY, n_blocks),
-                                n_blocks)
+    for rows in _chunks(P, K):
+        Pr = P[rows]
+        n_blocks = _blocks(Pr, K)
+        Y = _convolve(Pr, kernels, n_blocks)
+        part_loss, part_db, part_D, dY = loss_head(
+            Y, Bt_flat, b, y[rows], weights[rows], code, loss_code)
+        loss, D, db = loss + part_loss, D + part_D, db + part_db
+        parts += run_blocks(functools.partial(_kernel_grad, Pr, dY, n_blocks),
+                            n_blocks)
     dA = np.zeros((K, CL))
     for part in parts:
         dA += part
