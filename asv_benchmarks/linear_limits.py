@@ -37,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
 from real_data import DATASETS  # noqa: E402
-from real_data_suite import DOCS, SETTINGS  # noqa: E402
+from real_data_suite import SETTINGS, write_docs  # noqa: E402
 
 from sktensorcnn import CNNClassifier  # noqa: E402
 from sktensorcnn.preprocessing import (  # noqa: E402
@@ -125,12 +125,7 @@ def main(argv=None) -> None:
     table = rst_table(results)
     print(table)
     if args.write_docs:
-        text = DOCS.read_text()
-        if BEGIN not in text:
-            raise SystemExit(f"{DOCS} has no {BEGIN!r} block to fill")
-        block = f"{BEGIN}\n\n{table}\n\n{END}"
-        DOCS.write_text(text[:text.index(BEGIN)] + block
-                        + text[text.index(END) + len(END):])
+        write_docs(table, BEGIN, END)
 
 
 if __name__ == "__main__":

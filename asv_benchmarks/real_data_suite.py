@@ -312,11 +312,13 @@ def store(rows: list[Row]) -> list[Row]:
             for name in order for row in stored[name].values()]
 
 
-def write_docs(table: str) -> None:
+def write_docs(table: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put ``table`` between the markers ``begin`` and ``end`` of
+    ``docs/benchmarks.rst`` (appended with them where they are missing)."""
     text = DOCS.read_text()
-    block = (f"{BEGIN}\n\n{table}\n\n{END}")
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    block = (f"{begin}\n\n{table}\n\n{end}")
+    if begin in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     DOCS.write_text(text)
