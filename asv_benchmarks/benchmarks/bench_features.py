@@ -2,7 +2,13 @@
 
 Target: at least 50% of the rate of a numpy copy (``MemoryCopy``), counting the
 bytes of ``X`` read and of ``Z`` written: the linear fits are one pass over ``X``.
+``ConvPoolFeatures.track_share_of_copy`` times the kernel and the copy in turns,
+so that the share compares rates measured moments apart: on a shared machine
+both drift by tens of percent from minute to minute.
 """
+
+import functools
+import time
 
 import numpy as np
 
@@ -27,38 +33,60 @@ class ConvPoolFeatures:
 
         kernels.conv_pool_features(self.X, self.geometry, out=self.Z)
 
-    def track_bandwidth_GBps(self, name, dtype):
-        import time
-
+    def features_seconds(self):
+        """Seconds of one call of the kernel."""
         from sktensorcnn import kernels
 
+        start = time.perf_counter()
+        kernels.conv_pool_features(self.X, self.geometry, out=self.Z)
+        return time.perf_counter() - start
+
+    def track_bandwidth_GBps(self, name, dtype):
         # best of seven, as report.py: a millisecond call on a shared machine
         # varies by tens of percent from run to run
-        best = np.inf
-        for _ in range(7):
-            start = time.perf_counter()
-            kernels.conv_pool_features(self.X, self.geometry, out=self.Z)
-            best = min(best, time.perf_counter() - start)
+        best = min(self.features_seconds() for _ in range(7))
         return (self.X.nbytes + self.Z.nbytes) / best / 1e9
 
     track_bandwidth_GBps.unit = "GB/s"
 
+    def track_share_of_copy(self, name, dtype):
+        """The kernel's rate in percent of the copy's, each the best of seven
+        calls taken in turns."""
+        best, copy = np.inf, 0.0
+        for _ in range(7):
+            best = min(best, self.features_seconds())
+            copy = max(copy, copy_GBps(repeat=1))
+        return 100 * (self.X.nbytes + self.Z.nbytes) / best / 1e9 / copy
+
+    track_share_of_copy.unit = "%"
+
+
+@functools.cache
+def _copy_arrays():
+    """A 1 GiB array and room for its copy (numpy copies that large with
+    streaming stores: the machine's practical memory rate)."""
+    a = np.random.default_rng(0).standard_normal(2**27)
+    return a, np.empty_like(a)
+
+
+def copy_GBps(repeat=3):
+    """Best rate of ``repeat`` numpy copies of 1 GiB, read plus written, GB/s."""
+    a, b = _copy_arrays()
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        np.copyto(b, a)
+        best = min(best, time.perf_counter() - start)
+    return 2 * a.nbytes / best / 1e9
+
 
 class MemoryCopy:
-    """The yardstick: a numpy copy of an array the size of the volume inputs."""
+    """The yardstick: a numpy copy of 1 GiB (the size of the volume inputs)."""
 
     def setup(self):
-        self.a = np.random.default_rng(0).standard_normal(2**27)
-        self.b = np.empty_like(self.a)
+        _copy_arrays()
 
     def track_copy_GBps(self):
-        import time
-
-        best = np.inf
-        for _ in range(3):
-            start = time.perf_counter()
-            np.copyto(self.b, self.a)
-            best = min(best, time.perf_counter() - start)
-        return 2 * self.a.nbytes / best / 1e9
+        return copy_GBps()
 
     track_copy_GBps.unit = "GB/s"

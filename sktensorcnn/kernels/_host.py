@@ -15,6 +15,8 @@ The CPU's path rules live here too: which kernel computes the features
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..geometry import MAX_SPATIAL_MODES, ConvPoolGeometry
@@ -45,11 +47,16 @@ BOX_ROWS_MIN_VALUES = 16
 FEATURES_GROUP_VALUES = 16384
 
 
+@functools.lru_cache(maxsize=32)
 def _feature_tables(geometry: ConvPoolGeometry) -> dict:
     """The box layout that :func:`._cpu.conv_pool_features` takes, in the
     4-mode layout: first positions of the boxes per mode, the boxes by first
     position, which modes are summed by box rows, and where each feature sits
-    in the last table."""
+    in the last table.
+
+    Kept per geometry (the kernel only reads them): building them takes about
+    0.1 ms, a tenth of a call on 10^4 small samples, and a fit calls the kernel
+    once per chunk."""
     modes = MAX_SPATIAL_MODES
     l, p = _pad_to_4(geometry.kernel_size, 1), _pad_to_4(geometry.pooled_shape, 1)
     padded = _pad_to_4(geometry.padded_shape, 1)
