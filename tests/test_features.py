@@ -149,6 +149,40 @@ def test_float32_stays_float32(rng, path):
     np.testing.assert_allclose(Z32, Z64, rtol=1e-5, atol=1e-6)
 
 
+def test_path_settings_reach_the_kernel_after_a_call_with_others(rng, monkeypatch):
+    """The box tables are kept per geometry: a call with other settings must
+    not leave the next call on the previous path."""
+    from sktensorcnn.geometry import ConvPoolGeometry
+    from sktensorcnn.kernels import _cpu
+
+    seen = []
+    kernel = _cpu.conv_pool_features
+
+    def spy(X, *args, **kwargs):
+        seen.append((tuple(kwargs["by_rows"]), kwargs["group"]))
+        return kernel(X, *args, **kwargs)
+
+    monkeypatch.setattr(_cpu, "conv_pool_features", spy)
+    g = ConvPoolGeometry.from_params((6, 5, 8), kernel_size=2, pool_size=2)
+    X = rng.standard_normal((3, 6, 5, 8))
+    results = {}
+    for path in ["numba", "numba_sliding", "numba_box_rows", "numba"]:
+        with features_path(path):
+            results[path] = conv_pool_features(X, g)
+    # 4-mode layout 1 x 6 x 5 x 8: by default box rows while the rest of the
+    # sample holds at least 16 values (240, 40, then 8), in groups of
+    # 16384 // 240 samples; the test settings give every mode, or none, and
+    # groups of one (200 // 240)
+    assert seen[0] == ((True, True, False, False), 68)
+    assert seen[1] == ((False, False, False, False), 1)
+    assert seen[2] == ((True, True, True, True), 1)
+    assert seen[3] == seen[0]
+    with features_path("box_products"):  # mode products with box matrices
+        expected = conv_pool_features(X, g)
+    for Z in results.values():
+        np.testing.assert_allclose(Z, expected, atol=1e-12)
+
+
 def test_integer_input_is_computed_in_float64():
     from sktensorcnn.geometry import ConvPoolGeometry
 

@@ -47,16 +47,22 @@ BOX_ROWS_MIN_VALUES = 16
 FEATURES_GROUP_VALUES = 16384
 
 
-@functools.lru_cache(maxsize=32)
 def _feature_tables(geometry: ConvPoolGeometry) -> dict:
     """The box layout that :func:`._cpu.conv_pool_features` takes, in the
     4-mode layout: first positions of the boxes per mode, the boxes by first
     position, which modes are summed by box rows, and where each feature sits
     in the last table.
 
-    Kept per geometry (the kernel only reads them): building them takes about
-    0.1 ms, a tenth of a call on 10^4 small samples, and a fit calls the kernel
-    once per chunk."""
+    Kept per geometry and path settings (the kernel only reads them):
+    building them takes about 0.1 ms, a tenth of a call on 10^4 small samples,
+    and a fit calls the kernel once per chunk."""
+    return _box_layout(geometry, BOX_ROWS_MIN_VALUES, FEATURES_GROUP_VALUES)
+
+
+@functools.lru_cache(maxsize=32)
+def _box_layout(geometry: ConvPoolGeometry, box_rows_min_values: int,
+                group_values: int) -> dict:
+    """:func:`_feature_tables` for the given settings."""
     modes = MAX_SPATIAL_MODES
     l, p = _pad_to_4(geometry.kernel_size, 1), _pad_to_4(geometry.pooled_shape, 1)
     padded = _pad_to_4(geometry.padded_shape, 1)
@@ -72,7 +78,7 @@ def _feature_tables(geometry: ConvPoolGeometry) -> dict:
     by_rows = np.zeros(modes, dtype=np.bool_)
     for j in range(modes):
         by_rows[j] = ((j == 0 or by_rows[j - 1]) and n_boxes[j] <= padded[j]
-                      and np.prod(padded[j + 1:]) >= BOX_ROWS_MIN_VALUES)
+                      and np.prod(padded[j + 1:]) >= box_rows_min_values)
     extent = np.where(by_rows, n_boxes, padded)
     a = np.indices(l).reshape(modes, -1, 1)
     r = np.indices(p).reshape(modes, 1, -1)
@@ -80,7 +86,7 @@ def _feature_tables(geometry: ConvPoolGeometry) -> dict:
     for j in range(modes):
         k = a[j] * p[j] + r[j]
         source = source * extent[j] + (k if by_rows[j] else first[j][k])
-    group = FEATURES_GROUP_VALUES // ((geometry.n_channels or 1) * np.prod(padded))
+    group = group_values // ((geometry.n_channels or 1) * np.prod(padded))
     return dict(first=first, order=np.ascontiguousarray(order), n_boxes=n_boxes,
                 by_rows=by_rows, source=source, group=int(max(group, 1)))
 
