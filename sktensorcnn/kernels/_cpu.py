@@ -180,7 +180,7 @@ def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
     A = work[:group * padded_size]
     B = work[group * padded_size:]
     ext = np.empty(4, dtype=np.int64)
-    L, P = Z.shape[1], Z.shape[3]
+    features = Z.shape[1]
     for g0 in range(start, stop, group):
         count = min(group, stop - g0)
         R = count * C
@@ -213,15 +213,13 @@ def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
             from_x = False
         if from_x:  # pooling of size 1 everywhere: the features are the inputs
             A[:length] = Xf[g0 * size:g0 * size + length]
-        unit = ext.prod()
-        # element indexing, not row slices: a slice costs a reference count
-        # update, which dominates rows of a few features
+        # one flat loop per sample, element indexing (a row slice costs a
+        # reference count update, which dominates a few dozen features)
+        unit = C * ext.prod()
         for g in range(count):
-            for c in range(C):
-                base = (g * C + c) * unit
-                for a in range(L):
-                    for r in range(P):
-                        Z[g0 + g, a, c, r] = A[base + source[a, r]] * scale
+            base = g * unit
+            for f in range(features):
+                Z[g0 + g, f] = A[base + source[f]] * scale
 
 
 def conv_pool_features(X, pad_before, padded_shape, stride, pool, first, order,
@@ -245,18 +243,18 @@ def conv_pool_features(X, pad_before, padded_shape, stride, pool, first, order,
     by_rows : bool array (4,)
         Modes summed by box rows (a leading run of modes); the others by sliding
         sums.
-    source : int64 array (L, P)
-        Where feature ``(a, r)`` of one sample and channel sits in the last
-        table: per mode, the box ``k`` (modes summed by box rows) or its first
-        position (the others).
+    source : int64 array (L C P,)
+        Where feature ``(a, c, r)`` of one sample sits in its part of the last
+        table: the channel's table, then per mode the box ``k`` (modes summed
+        by box rows) or its first position (the others).
     scale : float
         ``1 / prod(pool)``.
     group : int
         Samples summed together (many for tiny samples, so that rows are long).
     n_blocks : int
         Blocks of consecutive samples, one per thread.
-    Z : ndarray, shape (n, L, C, P), dtype of X
-        Output, overwritten.
+    Z : ndarray, shape (n, L C P), dtype of X
+        Output, overwritten (the features ``(n, L, C, P)`` flattened).
     """
     n, C = X.shape[:2]
     sample_shape = np.array(X.shape[2:], dtype=np.int64)

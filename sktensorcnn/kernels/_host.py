@@ -86,6 +86,10 @@ def _box_layout(geometry: ConvPoolGeometry, box_rows_min_values: int,
     for j in range(modes):
         k = a[j] * p[j] + r[j]
         source = source * extent[j] + (k if by_rows[j] else first[j][k])
+    # features (a, c, r) in the order of Z: channel c's table comes c tables in
+    C = geometry.n_channels or 1
+    source = (source[:, None, :]
+              + np.arange(C)[:, None] * np.prod(extent)).ravel()
     group = group_values // ((geometry.n_channels or 1) * np.prod(padded))
     return dict(first=first, order=np.ascontiguousarray(order), n_boxes=n_boxes,
                 by_rows=by_rows, source=source, group=int(max(group, 1)))
@@ -189,8 +193,8 @@ def conv_pool_features(X, geometry: ConvPoolGeometry, out=None) -> np.ndarray:
     if n * C * int(np.prod(geometry.sample_shape)) <= BOX_PRODUCTS_MAX_ENTRIES:
         return _cpu_box_products.conv_pool_features(
             np.asarray(X).reshape(n, C, *geometry.sample_shape), geometry, out)
-    Z4 = out.reshape(n, geometry.n_kernel_entries // C, C, geometry.n_cells)
-    if not np.shares_memory(Z4, out):
+    Z2 = out.reshape(n, geometry.n_kernel_entries * geometry.n_cells)
+    if not np.shares_memory(Z2, out):
         raise ValueError("out must be C-contiguous")
     _cpu.conv_pool_features(
         writable(np.ascontiguousarray(X)).reshape(n, C, *ones, *geometry.sample_shape),
@@ -202,7 +206,7 @@ def conv_pool_features(X, geometry: ConvPoolGeometry, out=None) -> np.ndarray:
         scale=1.0 / float(np.prod(geometry.pool_size)),
         n_blocks=n_blocks_for(n, C * np.prod(geometry.padded_shape)
                               * (1 + np.prod(geometry.kernel_size))),
-        Z=Z4,
+        Z=Z2,
     )
     return out
 
