@@ -184,6 +184,7 @@ def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
     B = work[group * padded_size:]
     ext = np.empty(4, dtype=np.int64)
     features = Z.shape[1]
+    factor = np.full(1, scale, dtype=Z.dtype)[0]  # float32 stays float32
     for g0 in range(start, stop, group):
         count = min(group, stop - g0)
         R = count * C
@@ -222,7 +223,7 @@ def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
         for g in range(count):
             base = g * unit
             for f in range(features):
-                Z[g0 + g, f] = A[base + source[f]] * scale
+                Z[g0 + g, f] = A[base + source[f]] * factor
 
 
 def conv_pool_features(X, pad_before, padded_shape, stride, pool, first, order,
