@@ -90,7 +90,7 @@ def _box_layout(geometry: ConvPoolGeometry, box_rows_min_values: int,
     C = geometry.n_channels or 1
     source = (source[:, None, :]
               + np.arange(C)[:, None] * np.prod(extent)).ravel()
-    group = group_values // ((geometry.n_channels or 1) * np.prod(padded))
+    group = group_values // (C * np.prod(padded))
     return dict(first=first, order=np.ascontiguousarray(order), n_boxes=n_boxes,
                 by_rows=by_rows, source=source, group=int(max(group, 1)))
 
