@@ -184,7 +184,6 @@ def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
     B = work[group * padded_size:]
     ext = np.empty(4, dtype=np.int64)
     features = Z.shape[1]
-    factor = np.full(1, scale, dtype=Z.dtype)[0]  # float32 stays float32
     for g0 in range(start, stop, group):
         count = min(group, stop - g0)
         R = count * C
@@ -223,7 +222,7 @@ def _features_block(Xf, C, sample_shape, pad_before, padded_shape, stride, pool,
         for g in range(count):
             base = g * unit
             for f in range(features):
-                Z[g0 + g, f] = A[base + source[f]] * factor
+                Z[g0 + g, f] = A[base + source[f]] * scale
 
 
 def conv_pool_features(X, pad_before, padded_shape, stride, pool, first, order,
@@ -251,7 +250,7 @@ def conv_pool_features(X, pad_before, padded_shape, stride, pool, first, order,
         Where feature ``(a, c, r)`` of one sample sits in its part of the last
         table: the channel's table, then per mode the box ``k`` (modes summed
         by box rows) or its first position (the others).
-    scale : float
+    scale : float32 or float64 scalar, the dtype of X
         ``1 / prod(pool)``.
     group : int
         Samples summed together (many for tiny samples, so that rows are long).

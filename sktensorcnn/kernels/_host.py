@@ -203,7 +203,8 @@ def conv_pool_features(X, geometry: ConvPoolGeometry, out=None) -> np.ndarray:
         _pad_to_4(geometry.stride, 1),
         _pad_to_4(geometry.pool_size, 1),
         **_feature_tables(geometry),
-        scale=1.0 / float(np.prod(geometry.pool_size)),
+        # in the features' precision: float32 is read off in float32
+        scale=Z2.dtype.type(1.0 / float(np.prod(geometry.pool_size))),
         n_blocks=n_blocks_for(n, C * np.prod(geometry.padded_shape)
                               * (1 + np.prod(geometry.kernel_size))),
         Z=Z2,
