@@ -16,6 +16,7 @@ The CPU's path rules live here too: which kernel computes the features
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -184,22 +185,32 @@ def uses_gemm(geometry: ConvPoolGeometry, n_kernels: int) -> bool:
     return geometry.n_kernel_entries * n_kernels >= GEMM_MIN_MACS_PER_OUTPUT
 
 
-@functools.lru_cache(maxsize=32)
-def _features_shapes(geometry: ConvPoolGeometry) -> tuple:
-    """Per geometry, what a features call reads off it: the features' shape,
-    a sample's shape in the 4-mode layout, its entries, the features per
-    sample, ``1 / prod(pool)`` and the kernel's work per sample.
+class _FeatureShapes(NamedTuple):
+    """What a features call reads off its geometry."""
 
-    Kept because the geometry computes its properties on each access: reading
-    them took 50 us per call, 140 us when other work had just flushed the
-    caches, against a call of about 1 ms on 10^4 small samples."""
+    feature_shape: tuple  #: of one sample's features
+    sample: tuple  #: one sample in the 4-mode layout, channels first
+    entries: int  #: input entries per sample
+    features: int  #: features per sample
+    scale: float  #: ``1 / prod(pool)``
+    work: int  #: the kernel's work per sample, for :func:`n_blocks_for`
+
+
+@functools.lru_cache(maxsize=32)
+def _feature_shapes(geometry: ConvPoolGeometry) -> _FeatureShapes:
+    """:class:`_FeatureShapes` of ``geometry``, kept because the geometry
+    computes its properties on each access: reading them took 50 us per call,
+    140 us when other work had just flushed the caches, against a call of
+    about 1 ms on 10^4 small samples."""
     ones = (1,) * (MAX_SPATIAL_MODES - geometry.n_modes)
     C = geometry.n_channels or 1
     sample = (C, *ones, *geometry.sample_shape)
     work = C * np.prod(geometry.padded_shape) * (1 + np.prod(geometry.kernel_size))
-    return (geometry.feature_shape, sample, int(np.prod(sample)),
-            geometry.n_kernel_entries * geometry.n_cells,
-            1.0 / float(np.prod(geometry.pool_size)), int(work))
+    return _FeatureShapes(
+        feature_shape=geometry.feature_shape, sample=sample,
+        entries=int(np.prod(sample)),
+        features=geometry.n_kernel_entries * geometry.n_cells,
+        scale=1.0 / float(np.prod(geometry.pool_size)), work=int(work))
 
 
 def conv_pool_features(X, geometry: ConvPoolGeometry, out=None) -> np.ndarray:
@@ -207,22 +218,22 @@ def conv_pool_features(X, geometry: ConvPoolGeometry, out=None) -> np.ndarray:
     :func:`sktensorcnn.kernels.conv_pool_features`): mode products with box
     matrices for small calls, the numba kernel beyond."""
     n = X.shape[0]
-    feature_shape, sample, entries, features, scale, work = _features_shapes(geometry)
+    shapes = _feature_shapes(geometry)
     if out is None:
-        out = np.empty((n, *feature_shape), dtype=X.dtype)
-    if n * entries <= BOX_PRODUCTS_MAX_ENTRIES:
+        out = np.empty((n, *shapes.feature_shape), dtype=X.dtype)
+    if n * shapes.entries <= BOX_PRODUCTS_MAX_ENTRIES:
+        C = shapes.sample[0]
         return _cpu_box_products.conv_pool_features(
-            np.asarray(X).reshape(n, sample[0], *geometry.sample_shape), geometry,
-            out)
-    Z2 = out.reshape(n, features)
+            np.asarray(X).reshape(n, C, *geometry.sample_shape), geometry, out)
+    Z2 = out.reshape(n, shapes.features)
     if not np.shares_memory(Z2, out):
         raise ValueError("out must be C-contiguous")
     _cpu.conv_pool_features(
-        writable(np.ascontiguousarray(X)).reshape(n, *sample),
+        writable(np.ascontiguousarray(X)).reshape(n, *shapes.sample),
         **_feature_tables(geometry),
         # in the features' precision: float32 is read off in float32
-        scale=Z2.dtype.type(scale),
-        n_blocks=n_blocks_for(n, work),
+        scale=Z2.dtype.type(shapes.scale),
+        n_blocks=n_blocks_for(n, shapes.work),
         Z=Z2,
     )
     return out
