@@ -68,8 +68,15 @@ def normalize_kernels(X, kernels_, geometry, weights) -> np.ndarray:
     root mean square on ``X`` (samples weighted by ``weights``, summing to one);
     kernels whose outputs vanish keep factor 1."""
     conv = pooled_activations(X, kernels_, geometry, "identity", pool=False)
-    squares = np.mean(conv.reshape(conv.shape[0], conv.shape[1], -1) ** 2, axis=2)
-    rms = np.sqrt(weights @ squares)
+    conv = conv.reshape(conv.shape[0], conv.shape[1], -1)
+    with np.errstate(over="ignore"):
+        rms = np.sqrt(weights @ np.mean(conv**2, axis=2))
+    if not np.all(np.isfinite(rms)):
+        # outputs beyond 1e154 (a near-singular linear fit's kernels): their
+        # squares overflow, so take them in units of the largest output
+        top = np.abs(conv).max(axis=(0, 2))
+        top = np.where(top > 0, top, 1.0)
+        rms = top * np.sqrt(weights @ np.mean((conv / top[:, None]) ** 2, axis=2))
     return np.where(rms > 1e-12 * max(rms.max(), 1e-300), 1.0 / np.where(
         rms > 0, rms, 1.0), 1.0)
 
@@ -208,9 +215,14 @@ def _spectral_kernels(spec: FitSpec, X, y, sample_weight):
     )
     params = fit_linear(linear, X, y, sample_weight).linear[0]
     kernel_params, _ = spec.structure.to_network(params, spec.geometry)
-    scale = np.sqrt(np.mean([np.mean(p**2) for p in kernel_params]))
-    return [p + 1e-2 * scale * rng.standard_normal(p.shape)
-            for p in kernel_params]
+    # each parameter's noise at its own scale: the factors of a Tucker or CP
+    # kernel can differ in scale by orders of magnitude, and noise at their
+    # common scale would swamp the small ones (and overflow the kernels)
+    scales = [np.sqrt(np.mean(p**2)) for p in kernel_params]
+    fallback = max(scales)  # for a parameter the linear fit left at zero
+    return [p + 1e-2 * (scale if scale > 0 else fallback)
+            * rng.standard_normal(p.shape)
+            for p, scale in zip(kernel_params, scales)]
 
 
 def _random_kernels(spec: FitSpec, kernel_param):

@@ -295,6 +295,48 @@ def test_random_start_of_a_single_one_by_one_kernel_has_the_fan_in_scale(activat
     np.testing.assert_allclose(np.abs(kernel[0]).ravel(), np.sqrt(gain), rtol=1e-12)
 
 
+@pytest.mark.parametrize("cls, structure", [(TuckerCNNRegressor, {"ranks": 1}),
+                                             (CPCNNRegressor, {"rank": 1})])
+def test_spectral_start_of_factors_of_unequal_scales_stays_finite(cls, structure):
+    """Entries of 1e-169 but one of -1e-126 (drawn by hypothesis): the linear
+    fit behind the spectral start has a core of about 1e38 beside unit
+    factors.  Noise at the parameters' common scale made the factors 1e36 and
+    the kernels 1e180, whose squares overflowed and crashed the fit in its
+    FC solve; each parameter's noise is at its own scale now."""
+    X = np.full((6, 1, 2, 2, 2), 9.00820720e-169)
+    X[0, 0, 0, 0, 1] = -1.45775151e-126
+    y = X.reshape(6, -1).sum(axis=1)
+    est = cls(kernel_size=1, pool_size=1, pool_stride=(1, 2, 2), channel_axis=1,
+              activation="relu", fit_intercept=False, max_iter=2, random_state=0,
+              **structure)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # two iterations
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow anywhere
+        est.fit(X, y)
+        predictions = est.predict(X)
+    assert np.all(np.isfinite(predictions))
+    # no worse than the trivial model (without an intercept: zero)
+    assert np.mean((predictions - y) ** 2) <= np.mean(y**2) * (1 + 1e-9)
+
+
+@pytest.mark.filterwarnings("error")
+def test_kernels_normalized_past_the_square_root_of_the_largest_float():
+    """Per-kernel factors giving unit-RMS convolution outputs, for kernels
+    whose outputs (about 1e200) have squares beyond the float range: the
+    factors of the same kernels at unit scale, divided by their scales."""
+    from sktensorcnn._network_starts import normalize_kernels
+
+    rng = np.random.default_rng(0)
+    geometry = ConvPoolGeometry.from_params((6, 5), kernel_size=2, pool_size=1)
+    X = rng.standard_normal((10, 6, 5))
+    kernels = rng.standard_normal((2, 2, 2))
+    weights = np.full(10, 0.1)
+    unit = normalize_kernels(X, kernels, geometry, weights)
+    scales = np.array([1e200, 3e199])
+    huge = normalize_kernels(X, kernels * scales[:, None, None], geometry, weights)
+    np.testing.assert_allclose(huge, unit / scales, rtol=1e-12)
+
+
 @pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize("columns", ["dead", "duplicated", "tiny"])
 def test_the_heads_least_squares_on_degenerate_activations(columns):
