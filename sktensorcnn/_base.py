@@ -381,7 +381,11 @@ def _check_finite(fitted: Fitted, solver: str, options) -> None:
     if SOLVERS[solver].epochs:
         fix = (f"lower learning_rate_init (now {options.learning_rate_init!r})")
     else:
-        fix = "check the inputs and targets for values near overflow"
+        # e.g. features of about 1e-155 (the inputs the pools read) beside
+        # larger entries that no feature reads: their squares are subnormal
+        fix = ("check the inputs and targets for values near overflow or "
+               "underflow (squares beyond 1e308 or below 1e-308), also among "
+               "the inputs the features read")
     raise FloatingPointError(
         f"solver={solver!r} diverged: the fitted weights are not finite; {fix}.")
 
