@@ -69,7 +69,7 @@ def normalize_kernels(X, kernels_, geometry, weights) -> np.ndarray:
     kernels whose outputs vanish keep factor 1."""
     conv = pooled_activations(X, kernels_, geometry, "identity", pool=False)
     conv = conv.reshape(conv.shape[0], conv.shape[1], -1)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # inf (times 0 weights)
         rms = np.sqrt(weights @ np.mean(conv**2, axis=2))
     if not np.all(np.isfinite(rms)):
         # outputs beyond 1e154 (a near-singular linear fit's kernels): their

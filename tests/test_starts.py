@@ -330,7 +330,7 @@ def test_kernels_normalized_past_the_square_root_of_the_largest_float():
     geometry = ConvPoolGeometry.from_params((6, 5), kernel_size=2, pool_size=1)
     X = rng.standard_normal((10, 6, 5))
     kernels = rng.standard_normal((2, 2, 2))
-    weights = np.full(10, 0.1)
+    weights = np.r_[0.0, np.full(9, 1 / 9)]  # a sample of weight zero too
     unit = normalize_kernels(X, kernels, geometry, weights)
     scales = np.array([1e200, 3e199])
     huge = normalize_kernels(X, kernels * scales[:, None, None], geometry, weights)
