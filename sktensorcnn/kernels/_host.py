@@ -89,7 +89,7 @@ def _box_layout(geometry: ConvPoolGeometry, box_rows_min_values: int,
         k = a[j] * p[j] + r[j]
         source = source * extent[j] + (k if by_rows[j] else first[j][k])
     # features (a, c, r) in the order of Z: channel c's table comes c tables in
-    C = geometry.n_channels or 1
+    C = _canonical(geometry)[1]
     source = (source[:, None, :]
               + np.arange(C)[:, None] * np.prod(extent)).ravel()
     group = group_values // (C * np.prod(padded))
@@ -202,8 +202,7 @@ def _feature_shapes(geometry: ConvPoolGeometry) -> _FeatureShapes:
     computes its properties on each access: reading them took 50 us per call,
     140 us when other work had just flushed the caches, against a call of
     about 1 ms on 10^4 small samples."""
-    ones = (1,) * (MAX_SPATIAL_MODES - geometry.n_modes)
-    C = geometry.n_channels or 1
+    ones, C = _canonical(geometry)
     sample = (C, *ones, *geometry.sample_shape)
     work = C * np.prod(geometry.padded_shape) * (1 + np.prod(geometry.kernel_size))
     return _FeatureShapes(
